@@ -1,0 +1,52 @@
+"""backtester: the governance backtester of an automated Polymarket trading desk.
+
+Replays archived Polymarket market data and bot reports through a strategy under test,
+in replay mode only; it never signs an order or touches the live CLOB.
+"""
+
+from backtester.api import (
+    archive_info,
+    export_archive,
+    import_files,
+    prepare_run,
+    resolve_now,
+    validate_config,
+)
+from backtester.archive import Archive, ImportOutcome
+from backtester.config import ResolvedRun, RunConfig, Variant
+from backtester.errors import (
+    ArchiveError,
+    ArchiveUnavailable,
+    BacktesterError,
+    ConfigError,
+    ImportRejected,
+    Notice,
+    ReasonCode,
+    Severity,
+)
+from backtester.strategies import StrategyRegistry, StrategySpec, default_registry
+
+__all__ = [
+    "Archive",
+    "ArchiveError",
+    "ArchiveUnavailable",
+    "BacktesterError",
+    "ConfigError",
+    "ImportOutcome",
+    "ImportRejected",
+    "Notice",
+    "ReasonCode",
+    "ResolvedRun",
+    "RunConfig",
+    "Severity",
+    "StrategyRegistry",
+    "StrategySpec",
+    "Variant",
+    "archive_info",
+    "default_registry",
+    "export_archive",
+    "import_files",
+    "prepare_run",
+    "resolve_now",
+    "validate_config",
+]

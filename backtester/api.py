@@ -1,0 +1,109 @@
+"""The Python API that notebooks, the CLI and tests call.
+
+Every function takes the archive location and the clock as arguments (defaulting to
+``$BACKTESTER_ARCHIVE`` or the bundled sample, and to the wall clock), so an audit can
+re-run anything with the same inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from backtester.archive import Archive, ImportOutcome
+from backtester.archive.adapters import conversions_for
+from backtester.config import ResolvedRun, RunConfig, StrategyCatalog, parse_time_expr, resolve_config
+from backtester.strategies import default_registry
+
+__all__ = ["archive_info", "export_archive", "import_files", "prepare_run", "resolve_now", "validate_config"]
+
+ConfigSource = str | Path | Mapping[str, Any] | RunConfig
+
+
+def resolve_now(now: datetime | str | None) -> datetime:
+    """The clock for a run: an aware datetime, an ISO 8601 UTC string, or None for now.
+
+    >>> resolve_now("2026-05-08T00:00:00Z").isoformat()
+    '2026-05-08T00:00:00+00:00'
+    """
+    if now is None:
+        return datetime.now(UTC)
+    if isinstance(now, str):
+        ms = parse_time_expr(now).absolute_ms
+        if ms is None:
+            msg = f"--now must be an absolute ISO 8601 UTC time, got {now!r}"
+            raise ValueError(msg)
+        return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+    if now.tzinfo is None:
+        msg = "now must be timezone-aware (UTC)"
+        raise ValueError(msg)
+    return now
+
+
+def validate_config(
+    config: ConfigSource,
+    *,
+    now: datetime | str | None = None,
+    strategies: StrategyCatalog | None = None,
+) -> ResolvedRun:
+    """Validate a run config (spec sections 7 to 9) and resolve its window.
+
+    Raises :class:`~backtester.errors.ConfigError` with the spec's reason code.
+
+    >>> run = validate_config({"start_ts": "now()-1h"}, now="2026-05-08T00:00:00Z")
+    >>> run.as_dict()["start_ts"], run.as_dict()["end_ts"]
+    ('2026-05-07T23:00:00Z', '2026-05-08T00:00:00Z')
+    """
+    return resolve_config(config, now=resolve_now(now), strategies=strategies or default_registry())
+
+
+def import_files(
+    paths: Iterable[str | Path],
+    *,
+    archive: str | Path | None = None,
+    source_format: str = "contract",
+) -> ImportOutcome:
+    """Import files into a DuckDB archive, each file all or nothing.
+
+    Raises :class:`~backtester.errors.ImportRejected` when an adapter cannot read its
+    input at all; per-file rejections are in the returned outcome.
+    """
+    conversions = conversions_for(source_format, [Path(p) for p in paths])
+    with Archive.open(archive) as store:
+        return store.import_conversions(conversions)
+
+
+def archive_info(archive: str | Path | None = None) -> dict[str, Any]:
+    """What an archive holds (see :meth:`Archive.info`)."""
+    with Archive.open(archive, read_only=True) as store:
+        return store.info()
+
+
+def export_archive(out_dir: str | Path, *, archive: str | Path | None = None) -> Path:
+    """Export a DuckDB archive to a Parquet directory (hive layout by date and market)."""
+    with Archive.open(archive, read_only=True) as store:
+        return store.export_parquet(out_dir)
+
+
+def prepare_run(
+    config: ConfigSource,
+    *,
+    archive: str | Path | None = None,
+    now: datetime | str | None = None,
+) -> dict[str, Any]:
+    """Validate a run and check its archive: the resolved config and what the window holds.
+
+    This is what ``backtester run`` does until the replay engine exists: it never
+    pretends to have replayed anything (``"replayed": false``).
+    """
+    resolved = validate_config(config, now=now)
+    with Archive.open(archive, read_only=True) as store:
+        summary = {
+            "archive": str(store.location),
+            "storage": store.storage,
+            "content_sha256": store.content_hash(),
+            "markets_in_window": store.market_summaries(start_ms=resolved.start_ms, end_ms=resolved.end_ms),
+        }
+    return {"replayed": False, "config": resolved.as_dict(), "archive": summary}

@@ -1,0 +1,466 @@
+"""Import conversions into a DuckDB archive: one transaction per file, all or nothing.
+
+For each file:
+
+1. hash its content; a file already imported is skipped (importing twice changes nothing);
+2. stream its records through :class:`~backtester.archive.contract.ContractParser` into
+   TEMP staging tables, in Arrow batches, so memory stays flat for any file size;
+3. run the checks that need the rest of the archive, in SQL: market records and report
+   ids that conflict with earlier ones, tokens that belong to another market, and prices
+   off the tick grid in force at their time (which can depend on a market record or a
+   ``tick_size_change`` in another file, so data imported before its market is checked
+   when the market arrives);
+4. copy the staged rows into the archive sorted by (market, asset, time), which keeps
+   each file's rows clustered for DuckDB's min/max zonemaps, and commit.
+
+Any problem rolls the whole file back and raises :class:`ImportRejected`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import duckdb
+import pyarrow as pa
+
+from backtester.archive import schema
+from backtester.archive.contract import MAX_PROBLEMS, ContractParser, Row
+from backtester.archive.sources import Conversion, sha256_of
+from backtester.errors import ImportRejected, Problem
+from backtester.units import format_micros
+
+__all__ = ["FileResult", "file_key", "import_conversion"]
+
+BATCH_ROWS = 50_000
+
+_STAGED = {t.name: t for t in schema.CONTENT_TABLES}
+_PRICES = schema.Table(
+    "prices",
+    (
+        ("asset_id", "VARCHAR"),
+        ("ts_ms", "BIGINT"),
+        ("price", "BIGINT"),
+        ("line", "BIGINT"),
+        ("elem", "INTEGER"),
+        ("field", "VARCHAR"),
+    ),
+    "Every price of the file that must be on the tick grid.",
+)
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What importing one file did."""
+
+    path: str
+    source_format: str
+    sha256: str
+    skipped: bool
+    records: int
+    rows: dict[str, int]
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "path": self.path,
+            "format": self.source_format,
+            "sha256": self.sha256,
+            "status": "already imported" if self.skipped else "imported",
+            "records": self.records,
+            "rows": self.rows,
+        }
+
+
+def file_key(source_format: str, sha256: str) -> int:
+    """The archive's id of a file: 8 bytes of sha256(format:content sha), signed."""
+    digest = hashlib.sha256(f"{source_format}:{sha256}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def import_conversion(con: duckdb.DuckDBPyConnection, conv: Conversion) -> FileResult:
+    """Import one conversion in its own transaction (see the module docstring)."""
+    sha = sha256_of(conv.inputs)
+    key = file_key(conv.source_format, sha)
+    if con.execute("SELECT 1 FROM import_files WHERE file_key = ?", [key]).fetchone():
+        return FileResult(str(conv.path), conv.source_format, sha, True, 0, {})
+    con.execute("BEGIN TRANSACTION")
+    try:
+        parser = _stage(con, conv, key)
+        _raise_if(parser.problems, more=parser.full)
+        _raise_if(_cross_checks(con, conv, key))
+        rows = _merge(con)
+        con.execute(
+            "INSERT INTO import_files VALUES (?, ?, ?, ?, ?, ?)",
+            [key, sha, conv.source_format, conv.name, parser.records, datetime.now(UTC).replace(tzinfo=None)],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        for name in (*_STAGED, _PRICES.name):
+            con.execute(f"DROP TABLE IF EXISTS temp.s_{name}")
+    return FileResult(str(conv.path), conv.source_format, sha, False, parser.records, rows)
+
+
+def _raise_if(problems: list[Problem], *, more: bool = False) -> None:
+    if problems:
+        problems = sorted(problems, key=lambda p: p.line)[:MAX_PROBLEMS]
+        raise ImportRejected(problems, more=1 if more else 0)
+
+
+# ---------------------------------------------------------------- staging
+
+
+def _stage(con: duckdb.DuckDBPyConnection, conv: Conversion, key: int) -> ContractParser:
+    for table in (*_STAGED.values(), _PRICES):
+        con.execute(table.create_sql(f"s_{table.name}", temp=True))
+    parser = ContractParser(key, str(conv.path))
+    feed = parser.feed_line if conv.raw_lines else parser.feed
+    for line, value in conv.records():
+        feed(line, value)
+        if parser.problems:
+            if parser.full:
+                break
+            continue
+        if parser.pending() >= BATCH_ROWS:
+            _flush(con, *parser.take())
+    if not parser.problems:
+        _flush(con, *parser.take())
+    return parser
+
+
+def _flush(con: duckdb.DuckDBPyConnection, rows: dict[str, list[Row]], prices: list[Row]) -> None:
+    batches = [(_STAGED[name], table_rows) for name, table_rows in rows.items()]
+    for table, table_rows in [*batches, (_PRICES, prices)]:
+        if not table_rows:
+            continue
+        arrow_schema = table.arrow_schema()
+        columns = list(zip(*table_rows, strict=True))
+        batch = pa.Table.from_arrays(
+            [pa.array(col, type=field.type) for col, field in zip(columns, arrow_schema, strict=True)],
+            schema=arrow_schema,
+        )
+        con.register("_batch", batch)
+        try:
+            con.execute(f"INSERT INTO s_{table.name} SELECT * FROM _batch")
+        finally:
+            con.unregister("_batch")
+
+
+# ---------------------------------------------------------------- cross-file checks
+
+# Markets of this file, the last record winning for a repeated (condition_id, effective_ts_ms).
+_NEW_MARKETS = """
+    SELECT * FROM s_markets
+    QUALIFY row_number() OVER (PARTITION BY condition_id, effective_ts_ms ORDER BY line DESC) = 1
+"""
+
+_TOKENS = """
+    SELECT condition_id, yes_token_id AS token_id FROM {src}
+    UNION ALL SELECT condition_id, no_token_id FROM {src}
+"""
+
+
+def _cross_checks(con: duckdb.DuckDBPyConnection, conv: Conversion, key: int) -> list[Problem]:
+    path = str(conv.path)
+    problems: list[Problem] = []
+    con.execute(f"CREATE OR REPLACE TEMP VIEW s_new_markets AS {_NEW_MARKETS}")
+    con.execute(
+        "CREATE OR REPLACE TEMP VIEW s_all_tokens AS SELECT DISTINCT condition_id, token_id FROM ("
+        + _TOKENS.format(src="markets")
+        + " UNION ALL "
+        + _TOKENS.format(src="s_new_markets")
+        + ")"
+    )
+    problems += _market_conflicts(con, path)
+    problems += _foreign_tokens(con, path)
+    problems += _off_grid(con, path)
+    problems += _report_conflicts(con, path)
+    return problems
+
+
+def _names(con: duckdb.DuckDBPyConnection, keys: Iterable[int]) -> dict[int, str]:
+    keys = list(set(keys))
+    if not keys:
+        return {}
+    rows = con.execute("SELECT file_key, name FROM import_files WHERE file_key IN ?", [keys]).fetchall()
+    return dict(rows)
+
+
+def _market_conflicts(con: duckdb.DuckDBPyConnection, path: str) -> list[Problem]:
+    problems = []
+    rows = con.execute(
+        """
+        SELECT s.line, s.condition_id, m.file_key, m.line FROM s_new_markets s
+        JOIN markets m USING (condition_id, effective_ts_ms)
+        WHERE s.content_sha256 <> m.content_sha256 ORDER BY s.line LIMIT ?
+        """,
+        [MAX_PROBLEMS],
+    ).fetchall()
+    names = _names(con, (r[2] for r in rows))
+    for line, cid, other_key, other_line in rows:
+        problems.append(
+            Problem(
+                path, line, "condition_id",
+                f"market {cid} differs from the record imported from "
+                f"{names.get(other_key, '?')}:{other_line}; give the new record an "
+                "effective_ts_ms to replace the market from that time",
+            )
+        )  # fmt: skip
+    rows = con.execute(
+        """
+        SELECT s.line, s.condition_id FROM s_new_markets s
+        JOIN (SELECT condition_id, yes_token_id, no_token_id FROM markets
+              UNION ALL SELECT condition_id, yes_token_id, no_token_id FROM s_new_markets) o
+          USING (condition_id)
+        WHERE o.yes_token_id <> s.yes_token_id OR o.no_token_id <> s.no_token_id
+        ORDER BY s.line LIMIT ?
+        """,
+        [MAX_PROBLEMS],
+    ).fetchall()
+    for line, cid in rows:
+        problems.append(Problem(path, line, "tokens", f"market {cid} has other token ids in another record"))
+    rows = con.execute(
+        """
+        SELECT min(line) FILTER (WHERE staged), token_id, string_agg(DISTINCT condition_id, ', ')
+        FROM (SELECT condition_id, yes_token_id AS token_id, line, false AS staged FROM markets
+              UNION ALL SELECT condition_id, no_token_id, line, false FROM markets
+              UNION ALL SELECT condition_id, yes_token_id, line, true FROM s_new_markets
+              UNION ALL SELECT condition_id, no_token_id, line, true FROM s_new_markets)
+        GROUP BY token_id HAVING count(DISTINCT condition_id) > 1 AND bool_or(staged)
+        ORDER BY 1 LIMIT ?
+        """,
+        [MAX_PROBLEMS],
+    ).fetchall()
+    for line, token, markets in rows:
+        problems.append(Problem(path, line, "tokens", f"token {token} is claimed by markets {markets}"))
+    return problems
+
+
+# (market, asset, line, elem, field) of every token reference in the staged file.
+_STAGED_REFS = """
+    SELECT market, asset_id, min(line) AS line, 'asset_id' AS field FROM (
+        SELECT market, asset_id, line FROM s_md_book
+        UNION ALL SELECT market, asset_id, line FROM s_md_level
+        UNION ALL SELECT market, asset_id, line FROM s_md_trade
+        UNION ALL SELECT market, asset_id, line FROM s_md_tick)
+    GROUP BY market, asset_id
+    UNION ALL
+    SELECT market_id, asset_id, min(line), 'payload.asset_id' FROM s_reports
+    WHERE market_id IS NOT NULL AND asset_id IS NOT NULL GROUP BY market_id, asset_id
+    UNION ALL
+    SELECT market_id, token, min(line), 'payload.payouts' FROM (
+        SELECT market_id, unnest(json_keys(payload, '$.payouts')) AS token, line
+        FROM s_reports WHERE report_kind = 'SettlementReport')
+    GROUP BY market_id, token
+"""
+
+# The same for data already in the archive whose market arrives with this file.
+_ARCHIVED_REFS = """
+    SELECT market, asset_id, min(line) AS line, arg_min(file_key, line) AS file_key
+    FROM (
+        SELECT market, asset_id, line, file_key FROM md_book
+        UNION ALL SELECT market, asset_id, line, file_key FROM md_level
+        UNION ALL SELECT market, asset_id, line, file_key FROM md_trade
+        UNION ALL SELECT market, asset_id, line, file_key FROM md_tick
+        UNION ALL SELECT market_id, asset_id, line, file_key FROM reports
+            WHERE market_id IS NOT NULL AND asset_id IS NOT NULL)
+    WHERE market IN (SELECT condition_id FROM s_new_markets)
+    GROUP BY market, asset_id
+"""
+
+
+def _foreign_tokens(con: duckdb.DuckDBPyConnection, path: str) -> list[Problem]:
+    problems = []
+    rows = con.execute(
+        f"""
+        WITH refs AS ({_STAGED_REFS})
+        SELECT r.line, r.field, r.market, r.asset_id,
+               (SELECT string_agg(condition_id, ', ') FROM s_all_tokens t WHERE t.token_id = r.asset_id)
+        FROM refs r
+        WHERE (r.market IN (SELECT condition_id FROM s_all_tokens)
+               OR r.asset_id IN (SELECT token_id FROM s_all_tokens))
+          AND NOT EXISTS (SELECT 1 FROM s_all_tokens t
+                          WHERE t.condition_id = r.market AND t.token_id = r.asset_id)
+        ORDER BY r.line LIMIT ?
+        """,
+        [MAX_PROBLEMS],
+    ).fetchall()
+    for line, field, market, asset, owner in rows:
+        where = f"it belongs to market {owner}" if owner else "the market has other tokens"
+        problems.append(
+            Problem(path, line, field, f"token {asset} is not a token of market {market}: {where}")
+        )
+    rows = con.execute(
+        f"""
+        WITH refs AS ({_ARCHIVED_REFS})
+        SELECT s.line, r.market, r.asset_id, r.file_key, r.line FROM refs r
+        JOIN s_new_markets s ON s.condition_id = r.market
+        WHERE r.asset_id NOT IN (s.yes_token_id, s.no_token_id)
+        ORDER BY s.line LIMIT ?
+        """,
+        [MAX_PROBLEMS],
+    ).fetchall()
+    names = _names(con, (r[3] for r in rows))
+    for line, market, asset, other_key, other_line in rows:
+        problems.append(
+            Problem(
+                path, line, "tokens",
+                f"market {market} does not list token {asset}, which already-imported data "
+                f"uses ({names.get(other_key, '?')}:{other_line})",
+            )
+        )  # fmt: skip
+    return problems
+
+
+# The tick grid of each token over time: market records (from their effective time),
+# tick_size_change events, and before a token's first event its old tick when no
+# market record says otherwise. At equal times an event outranks a market record.
+_SCHEDULE = """
+    WITH markets_all AS (
+        SELECT * FROM markets UNION ALL SELECT * FROM s_new_markets),
+    ticks_all AS (SELECT asset_id, ts_ms, old_tick, new_tick FROM md_tick
+                  UNION ALL SELECT asset_id, ts_ms, old_tick, new_tick FROM s_md_tick),
+    from_markets AS (
+        SELECT yes_token_id AS asset_id, effective_ts_ms AS ts_ms, tick_size AS tick, 1 AS rank
+        FROM markets_all
+        UNION ALL SELECT no_token_id, effective_ts_ms, tick_size, 1 FROM markets_all),
+    before_first AS (
+        SELECT asset_id, 0 AS ts_ms, arg_min(old_tick, ts_ms) AS tick, 0 AS rank FROM ticks_all
+        WHERE asset_id NOT IN (SELECT asset_id FROM from_markets) GROUP BY asset_id)
+    SELECT asset_id, ts_ms, tick FROM (
+        SELECT * FROM from_markets
+        UNION ALL SELECT asset_id, ts_ms, new_tick, 2 FROM ticks_all
+        UNION ALL SELECT * FROM before_first)
+    QUALIFY row_number() OVER (PARTITION BY asset_id, ts_ms ORDER BY rank DESC) = 1
+"""
+
+# Prices of already-imported data whose grid this file changes (new market records or
+# tick events for the same tokens).
+_ARCHIVED_PRICES = """
+    WITH touched AS (
+        SELECT yes_token_id AS asset_id FROM s_new_markets
+        UNION SELECT no_token_id FROM s_new_markets
+        UNION SELECT asset_id FROM s_md_tick)
+    SELECT asset_id, ts_ms, unnest(bid_px) AS price, file_key, line, 'bids' AS field
+        FROM md_book WHERE asset_id IN (SELECT asset_id FROM touched)
+    UNION ALL SELECT asset_id, ts_ms, unnest(ask_px), file_key, line, 'asks'
+        FROM md_book WHERE asset_id IN (SELECT asset_id FROM touched)
+    UNION ALL SELECT asset_id, ts_ms, price, file_key, line, 'price'
+        FROM md_level WHERE size > 0 AND asset_id IN (SELECT asset_id FROM touched)
+    UNION ALL SELECT asset_id, ts_ms, price, file_key, line, 'price'
+        FROM md_trade WHERE asset_id IN (SELECT asset_id FROM touched)
+"""
+
+
+def _off_grid(con: duckdb.DuckDBPyConnection, path: str) -> list[Problem]:
+    con.execute(f"CREATE OR REPLACE TEMP TABLE s_schedule AS {_SCHEDULE}")
+    problems = []
+    rows = con.execute(
+        """
+        SELECT p.line, p.field, p.price, s.tick FROM s_prices p
+        ASOF JOIN s_schedule s ON p.asset_id = s.asset_id AND p.ts_ms >= s.ts_ms
+        WHERE p.price % s.tick <> 0 ORDER BY p.line, p.elem LIMIT ?
+        """,
+        [MAX_PROBLEMS],
+    ).fetchall()
+    for line, field, price, tick in rows:
+        problems.append(
+            Problem(
+                path, line, field,
+                f"price {format_micros(price)} is not on the tick grid {format_micros(tick)} "
+                "in force at that time",
+            )
+        )  # fmt: skip
+    rows = con.execute(
+        f"""
+        WITH p AS ({_ARCHIVED_PRICES})
+        SELECT p.file_key, p.line, p.field, p.price, s.tick, p.asset_id FROM p
+        ASOF JOIN s_schedule s ON p.asset_id = s.asset_id AND p.ts_ms >= s.ts_ms
+        WHERE p.price % s.tick <> 0 ORDER BY p.file_key, p.line LIMIT ?
+        """,
+        [MAX_PROBLEMS],
+    ).fetchall()
+    if rows:
+        names = _names(con, (r[0] for r in rows))
+        here = con.execute(
+            """SELECT min(line) FROM (SELECT line FROM s_new_markets WHERE ? IN (yes_token_id, no_token_id)
+               UNION ALL SELECT line FROM s_md_tick WHERE asset_id = ?)""",
+            [rows[0][5], rows[0][5]],
+        ).fetchone()
+        for other_key, other_line, field, price, tick, _asset in rows:
+            problems.append(
+                Problem(
+                    path, here[0] if here else 0, "tick_size",
+                    f"the tick grid {format_micros(tick)} it sets does not fit already-imported "
+                    f"data: {names.get(other_key, '?')}:{other_line}: {field}: price "
+                    f"{format_micros(price)}",
+                )
+            )  # fmt: skip
+    return problems
+
+
+def _report_conflicts(con: duckdb.DuckDBPyConnection, path: str) -> list[Problem]:
+    problems = []
+    rows = con.execute(
+        """
+        SELECT max(line), report_id, min(line) FROM s_reports GROUP BY report_id
+        HAVING count(DISTINCT content_sha256) > 1 ORDER BY 1 LIMIT ?
+        """,
+        [MAX_PROBLEMS],
+    ).fetchall()
+    for line, report_id, first in rows:
+        problems.append(
+            Problem(path, line, "report_id", f"{report_id!r} repeats line {first} with different content")
+        )
+    rows = con.execute(
+        """
+        SELECT s.line, s.report_id, r.file_key, r.line FROM s_reports s JOIN reports r USING (report_id)
+        WHERE s.content_sha256 <> r.content_sha256 ORDER BY s.line LIMIT ?
+        """,
+        [MAX_PROBLEMS],
+    ).fetchall()
+    names = _names(con, (r[2] for r in rows))
+    for line, report_id, other_key, other_line in rows:
+        problems.append(
+            Problem(
+                path, line, "report_id",
+                f"{report_id!r} was already imported with different content "
+                f"({names.get(other_key, '?')}:{other_line})",
+            )
+        )  # fmt: skip
+    return problems
+
+
+# ---------------------------------------------------------------- merge
+
+
+def _merge(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    counts["markets"] = _insert(
+        con,
+        "markets",
+        """SELECT * FROM s_new_markets n WHERE NOT EXISTS (
+             SELECT 1 FROM markets m WHERE m.condition_id = n.condition_id
+             AND m.effective_ts_ms = n.effective_ts_ms)""",
+    )
+    for name in ("md_book", "md_level", "md_trade", "md_tick"):
+        order = "market, asset_id, ts_ms, file_key, line, elem" + (", entry" if name == "md_level" else "")
+        counts[name] = _insert(con, name, f"SELECT * FROM s_{name} ORDER BY {order}")
+    counts["reports"] = _insert(
+        con,
+        "reports",
+        """SELECT * FROM s_reports s
+           WHERE NOT EXISTS (SELECT 1 FROM reports r WHERE r.report_id = s.report_id)
+           QUALIFY row_number() OVER (PARTITION BY report_id ORDER BY line) = 1
+           ORDER BY market_id, ts_ms, report_id""",
+    )
+    return {k: v for k, v in counts.items() if v}
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, select: str) -> int:
+    row = con.execute(f"INSERT INTO {table} {select}").fetchone()
+    return int(row[0]) if row else 0

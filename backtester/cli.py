@@ -1,0 +1,164 @@
+"""The ``backtester`` command: a thin driver over :mod:`backtester.api`.
+
+Exit codes: 0 success; 2 rejected input (a config with its reason code, or an import
+file with ``file:line: field: message``); 3 archive unavailable
+(``BACKTESTER_ARCHIVE_UNAVAILABLE``); 1 anything unexpected.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from backtester import api
+from backtester.archive.adapters import FORMATS
+from backtester.errors import ArchiveError, ArchiveUnavailable, ConfigError, ImportRejected
+from backtester.sample import REAL_DATA, SAMPLE_ARCHIVE, build_sample
+
+__all__ = ["main"]
+
+EXIT_REJECTED = 2
+EXIT_ARCHIVE_UNAVAILABLE = 3
+
+_ARCHIVE = click.option(
+    "--archive",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Archive: a DuckDB file or a Parquet directory [default: $BACKTESTER_ARCHIVE, "
+    "else the bundled sample].",
+)
+
+
+def _emit(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False))
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(message, err=True)
+    sys.exit(code)
+
+
+@click.group()
+@click.version_option(package_name="backtester")
+def main() -> None:
+    """Governance backtester for Polymarket strategies (replay only; never trades)."""
+
+
+@main.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@_ARCHIVE
+@click.option("--from", "source_format", type=click.Choice(FORMATS), default="contract",
+              show_default=True, help="Input format: the archive contract or a recorder's.")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def import_cmd(paths: tuple[Path, ...], archive: Path | None, source_format: str, as_json: bool) -> None:
+    """Import PATHS into the archive, each file all or nothing."""
+    try:
+        outcome = api.import_files(paths, archive=archive, source_format=source_format)
+    except ImportRejected as exc:
+        _fail(str(exc), EXIT_REJECTED)
+    except ArchiveUnavailable as exc:
+        _fail(str(exc), EXIT_ARCHIVE_UNAVAILABLE)
+    except ArchiveError as exc:
+        _fail(str(exc), EXIT_REJECTED)
+    if as_json:
+        _emit(
+            {
+                "imported": [r.as_dict() for r in outcome.results],
+                "rejected": [
+                    {"path": p, "problems": [str(x) for x in e.problems]} for p, e in outcome.rejected
+                ],
+            }
+        )
+    else:
+        for result in outcome.results:
+            rows = ", ".join(f"{n} {t}" for t, n in result.rows.items()) or "no new rows"
+            status = "already imported" if result.skipped else rows
+            click.echo(f"{result.path}: {status}")
+    for _, exc in outcome.rejected:
+        click.echo(str(exc), err=True)
+    if outcome.rejected:
+        sys.exit(EXIT_REJECTED)
+
+
+@main.group()
+def archive() -> None:
+    """Inspect or export an archive."""
+
+
+@archive.command("info")
+@_ARCHIVE
+@click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
+def archive_info(archive: Path | None, as_json: bool) -> None:
+    """What the archive holds: counts by kind and by market, spans, content hash."""
+    try:
+        info = api.archive_info(archive)
+    except ArchiveUnavailable as exc:
+        _fail(str(exc), EXIT_ARCHIVE_UNAVAILABLE)
+    if as_json:
+        _emit(info)
+        return
+    click.echo(f"archive         {info['archive']} ({info['storage']})")
+    click.echo(f"content sha256  {info['content_sha256']}")
+    click.echo("records         " + ", ".join(f"{k} {v}" for k, v in info["counts"].items()))
+    if info["reports_by_kind"]:
+        click.echo("reports         " + ", ".join(f"{k} {v}" for k, v in info["reports_by_kind"].items()))
+    click.echo(f"markets         {len(info['markets'])}")
+    for m in info["markets"]:
+        span = f"{m['first_ts']} .. {m['last_ts']}" if m["first_ts"] else "no data"
+        counts = ", ".join(f"{k} {v}" for k, v in m["counts"].items())
+        click.echo(f"  {m['condition_id']}  {span}  {counts}")
+        if m["question"]:
+            click.echo(f"    {m['question']}")
+
+
+@archive.command("export")
+@_ARCHIVE
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="New directory to write.")
+def archive_export(archive: Path | None, out: Path) -> None:
+    """Export the archive as Parquet (hive layout by date and market)."""
+    try:
+        path = api.export_archive(out, archive=archive)
+    except ArchiveUnavailable as exc:
+        _fail(str(exc), EXIT_ARCHIVE_UNAVAILABLE)
+    except ArchiveError as exc:
+        _fail(str(exc), EXIT_REJECTED)
+    click.echo(str(path))
+
+
+@main.command("run")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
+@_ARCHIVE
+@click.option("--now", default=None, help="The clock, ISO 8601 UTC [default: the wall clock].")
+def run_cmd(config_path: Path, archive: Path | None, now: str | None) -> None:
+    """Validate the run config and show what the archive holds for its window.
+
+    The replay itself is not built yet: the output says "replayed": false.
+    """
+    try:
+        plan = api.prepare_run(config_path, archive=archive, now=now)
+    except ConfigError as exc:
+        _fail(str(exc), EXIT_REJECTED)
+    except ArchiveUnavailable as exc:
+        _fail(str(exc), EXIT_ARCHIVE_UNAVAILABLE)
+    except ValueError as exc:
+        _fail(f"--now: {exc}", EXIT_REJECTED)
+    for notice in plan["config"]["notices"]:
+        click.echo(f"{notice['severity']} {notice['code']}: {notice['detail']}", err=True)
+    _emit(plan)
+
+
+@main.group()
+def sample() -> None:
+    """The bundled sample archive."""
+
+
+@sample.command("build")
+@click.option("--sources", type=click.Path(exists=True, path_type=Path), default=REAL_DATA, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=SAMPLE_ARCHIVE, show_default=True)
+def sample_build(sources: Path, out: Path) -> None:
+    """Rebuild the sample archive from the real recordings."""
+    click.echo(str(build_sample(sources, out)))

@@ -1,0 +1,28 @@
+"""Run configuration: the spec's parameters, defaults, locks and reason codes."""
+
+from backtester.config.model import (
+    SWEEP_HARD_LIMIT,
+    SWEEP_WARN_LIMIT,
+    ResolvedRun,
+    RunConfig,
+    StrategyCatalog,
+    Variant,
+    load_config,
+    resolve_config,
+)
+from backtester.config.window import TimeExpr, format_ms, parse_time_expr, to_ms
+
+__all__ = [
+    "SWEEP_HARD_LIMIT",
+    "SWEEP_WARN_LIMIT",
+    "ResolvedRun",
+    "RunConfig",
+    "StrategyCatalog",
+    "TimeExpr",
+    "Variant",
+    "format_ms",
+    "load_config",
+    "parse_time_expr",
+    "resolve_config",
+    "to_ms",
+]

@@ -1,0 +1,96 @@
+"""The strategy registry: built-ins plus strategies other packages register.
+
+A desk adds a strategy without touching the core by exposing a :class:`StrategySpec`
+under the ``backtester.strategies`` entry-point group of its own package::
+
+    [project.entry-points."backtester.strategies"]
+    my_strategy = "my_desk.strategies:SPEC"
+
+The registry is built once and is read-only afterwards (spec section 23: "Strategy
+registry is read-only within the backtester").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from types import MappingProxyType
+
+from pydantic import BaseModel
+
+from backtester.strategies.params import SumToOneArbParams
+
+__all__ = ["ENTRY_POINT_GROUP", "StrategyRegistry", "StrategySpec", "default_registry"]
+
+ENTRY_POINT_GROUP = "backtester.strategies"
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    """A registered strategy: its slug, its parameter model and a one-line summary.
+
+    The parameter model's defaults are the strategy's defaults: an empty
+    ``parameter_sweep`` runs them, and each sweep entry overrides some of them.
+    """
+
+    slug: str
+    params_model: type[BaseModel]
+    summary: str
+
+
+BUILTINS = (
+    StrategySpec(
+        slug="sum_to_one_arb",
+        params_model=SumToOneArbParams,
+        summary="Buy one complete set when its legs cost less than 1 pUSD by min_edge_bps.",
+    ),
+)
+
+
+class StrategyRegistry(Mapping[str, StrategySpec]):
+    """A read-only mapping from slug to :class:`StrategySpec`.
+
+    >>> registry = StrategyRegistry(BUILTINS)
+    >>> "sum_to_one_arb" in registry, "nonexistent_strategy" in registry
+    (True, False)
+    >>> registry.params_model("sum_to_one_arb")().min_edge_bps
+    12
+    """
+
+    def __init__(self, specs: Iterable[StrategySpec]) -> None:
+        table: dict[str, StrategySpec] = {}
+        for spec in specs:
+            if not isinstance(spec, StrategySpec):
+                msg = f"a registered strategy must be a StrategySpec, got {spec!r}"
+                raise TypeError(msg)
+            if spec.slug in table:
+                msg = f"strategy {spec.slug!r} is registered twice"
+                raise ValueError(msg)
+            table[spec.slug] = spec
+        self._specs = MappingProxyType(dict(sorted(table.items())))
+
+    def __getitem__(self, slug: str) -> StrategySpec:
+        return self._specs[slug]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._specs)
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    def params_model(self, slug: str) -> type[BaseModel]:
+        return self._specs[slug].params_model
+
+    def slugs(self) -> Sequence[str]:
+        return tuple(self._specs)
+
+
+def default_registry() -> StrategyRegistry:
+    """Built-in strategies plus every ``backtester.strategies`` entry point installed."""
+    plugins = [ep.load() for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=_ep_key)]
+    return StrategyRegistry([*BUILTINS, *plugins])
+
+
+def _ep_key(ep: object) -> tuple[str, str]:
+    return (getattr(ep, "name", ""), getattr(ep, "value", ""))
