@@ -171,12 +171,16 @@ class ImportRejected(ArchiveError):
     """An input file broke the archive contract; nothing of that file was imported.
 
     ``problems`` lists each violation as ``file:line: field: message``, in file order
-    (at most the first 20; ``more`` counts the rest).
+    (at most the first 20; ``more`` counts the rest). ``grid_only`` is true when every
+    problem is a price off the tick grid in force: a ``tick_size_change`` or market
+    record imported later may put it on the grid, so the importer retries such a file
+    after the other files of the same import.
     """
 
-    def __init__(self, problems: list[Problem], more: int = 0) -> None:
+    def __init__(self, problems: list[Problem], more: int = 0, *, grid_only: bool = False) -> None:
         self.problems = problems
         self.more = more
+        self.grid_only = grid_only
         text = "\n".join(str(p) for p in problems)
         if more:
             text += f"\n... and {more} more problem(s) in the same file"

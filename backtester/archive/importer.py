@@ -4,7 +4,9 @@ For each file:
 
 1. hash its content; a file already imported is skipped (importing twice changes nothing);
 2. stream its records through :class:`~backtester.archive.contract.ContractParser` into
-   TEMP staging tables, in Arrow batches, so memory stays flat for any file size;
+   staging tables, in Arrow batches. They are ordinary tables created inside the file's
+   transaction (so a rollback removes them): DuckDB writes large uncommitted appends to
+   disk, where TEMP tables would hold the whole file in memory;
 3. run the checks that need the rest of the archive, in SQL: market records and report
    ids that conflict with earlier ones, tokens that belong to another market, and prices
    off the tick grid in force at their time (which can depend on a market record or a
@@ -89,26 +91,31 @@ def import_conversion(con: duckdb.DuckDBPyConnection, conv: Conversion) -> FileR
     try:
         parser = _stage(con, conv, key)
         _raise_if(parser.problems, more=parser.full)
-        _raise_if(_cross_checks(con, conv, key))
+        _cross_checks(con, conv)
         rows = _merge(con)
         con.execute(
             "INSERT INTO import_files VALUES (?, ?, ?, ?, ?, ?)",
             [key, sha, conv.source_format, conv.name, parser.records, datetime.now(UTC).replace(tzinfo=None)],
         )
+        _drop_staging(con)
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        con.execute("ROLLBACK")  # the staging tables go with it
         raise
-    finally:
-        for name in (*_STAGED, _PRICES.name):
-            con.execute(f"DROP TABLE IF EXISTS temp.s_{name}")
     return FileResult(str(conv.path), conv.source_format, sha, False, parser.records, rows)
 
 
-def _raise_if(problems: list[Problem], *, more: bool = False) -> None:
+def _drop_staging(con: duckdb.DuckDBPyConnection) -> None:
+    for name in ("s_new_markets", "s_all_tokens"):
+        con.execute(f"DROP VIEW IF EXISTS {name}")
+    for name in (*_STAGED, _PRICES.name, "schedule"):
+        con.execute(f"DROP TABLE IF EXISTS s_{name}")
+
+
+def _raise_if(problems: list[Problem], *, more: bool = False, grid_only: bool = False) -> None:
     if problems:
         problems = sorted(problems, key=lambda p: p.line)[:MAX_PROBLEMS]
-        raise ImportRejected(problems, more=1 if more else 0)
+        raise ImportRejected(problems, more=1 if more else 0, grid_only=grid_only)
 
 
 # ---------------------------------------------------------------- staging
@@ -116,7 +123,7 @@ def _raise_if(problems: list[Problem], *, more: bool = False) -> None:
 
 def _stage(con: duckdb.DuckDBPyConnection, conv: Conversion, key: int) -> ContractParser:
     for table in (*_STAGED.values(), _PRICES):
-        con.execute(table.create_sql(f"s_{table.name}", temp=True))
+        con.execute(table.create_sql(f"s_{table.name}", keys=False))
     parser = ContractParser(key, str(conv.path))
     feed = parser.feed_line if conv.raw_lines else parser.feed
     for line, value in conv.records():
@@ -143,11 +150,9 @@ def _flush(con: duckdb.DuckDBPyConnection, rows: dict[str, list[Row]], prices: l
             [pa.array(col, type=field.type) for col, field in zip(columns, arrow_schema, strict=True)],
             schema=arrow_schema,
         )
-        con.register("_batch", batch)
-        try:
-            con.execute(f"INSERT INTO s_{table.name} SELECT * FROM _batch")
-        finally:
-            con.unregister("_batch")
+        # Not con.register(): a view registered inside the transaction keeps its Arrow
+        # batch alive until commit, which made memory grow with the file.
+        con.from_arrow(batch).insert_into(f"s_{table.name}")
 
 
 # ---------------------------------------------------------------- cross-file checks
@@ -164,12 +169,12 @@ _TOKENS = """
 """
 
 
-def _cross_checks(con: duckdb.DuckDBPyConnection, conv: Conversion, key: int) -> list[Problem]:
+def _cross_checks(con: duckdb.DuckDBPyConnection, conv: Conversion) -> None:
     path = str(conv.path)
     problems: list[Problem] = []
-    con.execute(f"CREATE OR REPLACE TEMP VIEW s_new_markets AS {_NEW_MARKETS}")
+    con.execute(f"CREATE OR REPLACE VIEW s_new_markets AS {_NEW_MARKETS}")
     con.execute(
-        "CREATE OR REPLACE TEMP VIEW s_all_tokens AS SELECT DISTINCT condition_id, token_id FROM ("
+        "CREATE OR REPLACE VIEW s_all_tokens AS SELECT DISTINCT condition_id, token_id FROM ("
         + _TOKENS.format(src="markets")
         + " UNION ALL "
         + _TOKENS.format(src="s_new_markets")
@@ -177,9 +182,9 @@ def _cross_checks(con: duckdb.DuckDBPyConnection, conv: Conversion, key: int) ->
     )
     problems += _market_conflicts(con, path)
     problems += _foreign_tokens(con, path)
-    problems += _off_grid(con, path)
     problems += _report_conflicts(con, path)
-    return problems
+    off_grid = _off_grid(con, path)
+    _raise_if(problems + off_grid, grid_only=not problems)
 
 
 def _names(con: duckdb.DuckDBPyConnection, keys: Iterable[int]) -> dict[int, str]:
@@ -357,7 +362,7 @@ _ARCHIVED_PRICES = """
 
 
 def _off_grid(con: duckdb.DuckDBPyConnection, path: str) -> list[Problem]:
-    con.execute(f"CREATE OR REPLACE TEMP TABLE s_schedule AS {_SCHEDULE}")
+    con.execute(f"CREATE OR REPLACE TABLE s_schedule AS {_SCHEDULE}")
     problems = []
     rows = con.execute(
         """

@@ -54,11 +54,11 @@ class Table:
     def arrow_schema(self) -> pa.Schema:
         return pa.schema([(c, _ARROW[t]) for c, t in self.columns])
 
-    def create_sql(self, name: str | None = None, *, temp: bool = False) -> str:
+    def create_sql(self, name: str | None = None, *, keys: bool = True) -> str:
+        """DDL of this table (under another name and without its primary key for staging)."""
         cols = ",\n  ".join(f"{c} {t}" for c, t in self.columns)
-        pk = f",\n  PRIMARY KEY ({', '.join(self.primary_key)})" if self.primary_key and not temp else ""
-        kind = "TEMP TABLE" if temp else "TABLE"
-        return f"CREATE {kind} IF NOT EXISTS {name or self.name} (\n  {cols}{pk}\n)"
+        pk = f",\n  PRIMARY KEY ({', '.join(self.primary_key)})" if self.primary_key and keys else ""
+        return f"CREATE TABLE IF NOT EXISTS {name or self.name} (\n  {cols}{pk}\n)"
 
 
 _POSITION = (("file_key", "BIGINT"), ("line", "BIGINT"), ("elem", "INTEGER"))

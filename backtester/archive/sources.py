@@ -24,12 +24,11 @@ _CHUNK = 1 << 20
 
 def open_bytes(path: Path) -> IO[bytes]:
     """Open a file for binary reading, decompressing it if it is gzip (by content)."""
-    handle = path.open("rb")
-    magic = handle.read(2)
-    handle.seek(0)
+    with path.open("rb") as probe:
+        magic = probe.read(2)
     if magic == _GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=handle, mode="rb")  # type: ignore[return-value]
-    return handle
+        return gzip.open(path, "rb")
+    return path.open("rb")
 
 
 def sha256_of(paths: tuple[Path, ...]) -> str:

@@ -94,7 +94,7 @@ class Archive:
         try:
             if not read_only:
                 path.parent.mkdir(parents=True, exist_ok=True)
-            con = duckdb.connect(str(path), read_only=read_only)
+            con = duckdb.connect(str(path), read_only=read_only, config={"memory_limit": "512MB"})
         except (duckdb.Error, OSError) as exc:
             msg = f"cannot open {path}: {exc}"
             raise ArchiveUnavailable(msg) from None
@@ -168,7 +168,13 @@ class Archive:
     # ------------------------------------------------------------ writing
 
     def import_conversions(self, conversions: Iterable[Conversion]) -> ImportOutcome:
-        """Import each conversion in its own transaction; a rejected one changes nothing."""
+        """Import each conversion in its own transaction; a rejected one changes nothing.
+
+        A file rejected only for prices off the tick grid is tried again after the
+        other files of the call, until no retry succeeds: a ``tick_size_change`` in a
+        later file may be what puts those prices on the grid, and files may come in
+        any order.
+        """
         if self.read_only:
             msg = (
                 f"{self.location} is read-only ({self.storage}); import into a DuckDB archive "
@@ -176,11 +182,22 @@ class Archive:
             )
             raise ArchiveError(msg)
         outcome = ImportOutcome()
-        for conv in conversions:
-            try:
-                outcome.results.append(import_conversion(self.con, conv))
-            except ImportRejected as exc:
-                outcome.rejected.append((str(conv.path), exc))
+        rejected: dict[str, ImportRejected] = {}
+        pending = list(conversions)
+        while pending:
+            waiting, progress = [], False
+            for conv in pending:
+                try:
+                    outcome.results.append(import_conversion(self.con, conv))
+                except ImportRejected as exc:
+                    rejected[str(conv.path)] = exc
+                    if exc.grid_only:
+                        waiting.append(conv)
+                else:
+                    rejected.pop(str(conv.path), None)
+                    progress = True
+            pending = waiting if progress else []
+        outcome.rejected = sorted(rejected.items())
         return outcome
 
     def export_parquet(self, out_dir: str | Path) -> Path:

@@ -93,9 +93,11 @@ class RunConfig(BaseModel):
             raise ValueError(msg)
         return value
 
-    @field_validator("start_ts", "end_ts")
+    @field_validator("start_ts", "end_ts", mode="before")
     @classmethod
-    def _window_bound(cls, value: str | datetime) -> str | datetime:
+    def _window_bound(cls, value: object) -> object:
+        # Checked before pydantic's coercion, which would read a bare number as epoch
+        # seconds: a window bound is text (or a datetime from Python), never a number.
         parse_time_expr(value)
         return value
 

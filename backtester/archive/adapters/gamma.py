@@ -17,7 +17,9 @@ What the sources lack, and what the adapter does about it:
 * the fee schedule: ``feeSchedule`` when fees are enabled (Polymarket's curve); no fee
   when ``feesEnabled`` is false; ``unknown`` when fees are enabled without a schedule;
 * a CLOB market object carries winners but no resolution time, so it gives no
-  ``SettlementReport``; Gamma objects without ``closedTime`` neither.
+  ``SettlementReport``; Gamma objects without ``closedTime`` neither;
+* a market that never had an order book and has no token ids (an AMM-only market of
+  the old exchange) has nothing to replay and is skipped.
 """
 
 from __future__ import annotations
@@ -88,6 +90,14 @@ def _flatten(value: Any) -> Iterator[Any]:
         yield value
 
 
+def _never_on_the_book(market: dict[str, Any]) -> bool:
+    """A market without an order book and without token ids (old AMM-only markets)."""
+    enabled = market.get("enableOrderBook", market.get("enable_order_book"))
+    tokens = _json_list(market.get("clobTokenIds")) or market.get("tokens") or []
+    ids = [t.get("token_id") if isinstance(t, dict) else t for t in tokens]
+    return enabled is False and not any(ids)
+
+
 def _json_list(value: Any) -> Any:
     """Gamma writes some lists as JSON strings (``clobTokenIds``, ``outcomes``...)."""
     if isinstance(value, str):
@@ -99,6 +109,8 @@ def _json_list(value: Any) -> Any:
 
 
 def _convert_market(market: Any, path: Path, number: int) -> Iterator[dict[str, Any]]:
+    if isinstance(market, dict) and _never_on_the_book(market):
+        return
     if isinstance(market, dict) and "conditionId" in market:
         yield from _gamma(market)
     elif isinstance(market, dict) and "condition_id" in market and "tokens" in market:
