@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import re
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 __all__ = [
     "MICRO",
@@ -57,18 +58,7 @@ def parse_micros(value: object) -> int:
     backtester.units.UnitError: '0.1234567' has more than 6 decimal places
     """
     if isinstance(value, str):
-        match = _PLAIN_DECIMAL.match(value)
-        if match is None:
-            return _parse_decimal_string(value)
-        sign, whole, frac = match.groups()
-        frac = frac or ""
-        if len(frac) > 6:
-            if frac[6:].strip("0"):
-                msg = f"{value!r} has more than 6 decimal places"
-                raise UnitError(msg)
-            frac = frac[:6]
-        micros = int(whole) * MICRO + int(frac.ljust(6, "0"))
-        return -micros if sign else micros
+        return _parse_text(value)
     if isinstance(value, bool):
         msg = f"expected a decimal, got {value!r}"
         raise UnitError(msg)
@@ -98,6 +88,23 @@ def parse_float_micros(value: float) -> int:
         msg = f"{value!r} is not a finite number"
         raise UnitError(msg)
     return parse_micros(repr(value))
+
+
+@lru_cache(maxsize=1 << 16)
+def _parse_text(value: str) -> int:
+    # Cached: recorded streams repeat the same few price and size strings millions of times.
+    match = _PLAIN_DECIMAL.match(value)
+    if match is None:
+        return _parse_decimal_string(value)
+    sign, whole, frac = match.groups()
+    frac = frac or ""
+    if len(frac) > 6:
+        if frac[6:].strip("0"):
+            msg = f"{value!r} has more than 6 decimal places"
+            raise UnitError(msg)
+        frac = frac[:6]
+    micros = int(whole) * MICRO + int(frac.ljust(6, "0"))
+    return -micros if sign else micros
 
 
 def _parse_decimal_string(text: str) -> int:

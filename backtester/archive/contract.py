@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 from backtester.config.window import to_ms
@@ -64,9 +65,13 @@ def _reject_constant(name: str) -> None:
     raise ValueError(msg)
 
 
+_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant)
+
+
 def parse_json_line(raw: bytes | str) -> Any:
-    """Decode one JSON Lines line, reading numbers as exact ``Decimal``/``int``."""
-    return json.loads(raw, parse_float=Decimal, parse_constant=_reject_constant)
+    """Decode one JSON Lines line (UTF-8), reading numbers as exact ``Decimal``/``int``."""
+    text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    return _DECODER.decode(text)
 
 
 def _canon(value: Any) -> Any:
@@ -257,6 +262,7 @@ class ContractParser:
         }
         self.prices: list[Row] = []
         self.records = 0
+        self._pending = 0
         self._dispatch: dict[str, Callable[[dict[str, Any], int, int, str], None]] = {
             "book": self._book,
             "price_change": self._price_change,
@@ -274,13 +280,17 @@ class ContractParser:
             self.problems.append(Problem(self.path, line, field, message))
 
     def pending(self) -> int:
-        return sum(len(rows) for rows in self.rows.values()) + len(self.prices)
+        """Rows parsed since the last :meth:`take` (counted every 1024 records)."""
+        if self.records & 1023 == 0:
+            self._pending = sum(len(rows) for rows in self.rows.values()) + len(self.prices)
+        return self._pending
 
     def take(self) -> tuple[dict[str, list[Row]], list[Row]]:
         """Hand over the rows parsed so far and start new buffers."""
         rows, prices = self.rows, self.prices
         self.rows = {name: [] for name in rows}
         self.prices = []
+        self._pending = 0
         return rows, prices
 
     # ------------------------------------------------------------ entry points
@@ -404,31 +414,20 @@ class ContractParser:
             entries, name = [obj], ""
         if not entries:
             raise _Bad(name, "holds no level change")
+        hash_default = obj.get("hash")
         for i, raw in enumerate(entries):
-            field = f"{name}[{i}]." if name else ""
-            entry = _object(raw, field.rstrip(".") or "(line)")
-            if top_asset is None:
-                asset_id = _token_id(_get(entry, "asset_id", field), f"{field}asset_id")
-            else:
-                asset_id = top_asset
-            side = _side(_get(entry, "side", field), f"{field}side")
-            price = _price(_get(entry, "price", field), f"{field}price")
-            size = _size(_get(entry, "size", field), f"{field}size", allow_zero=True)
-            best_bid = _top(entry.get("best_bid"), f"{field}best_bid")
-            best_ask = _top(entry.get("best_ask"), f"{field}best_ask")
-            if best_bid and best_ask and best_ask < MICRO and best_bid >= best_ask:
-                raise _Bad(
-                    f"{field}best_bid",
-                    f"crossed book: best_bid {_show(best_bid)} >= best_ask {_show(best_ask)}",
-                )
+            try:
+                asset_id, side, price, size, best_bid, best_ask, hash_ = _level_entry(raw, top_asset)
+            except _Bad as bad:
+                raise _Bad(_entry_field("", name, i, bad.field), bad.message) from None
             if size:
                 # A removal (size 0) names a level that was on the grid when it was set.
-                self.prices.append((asset_id, ts, price, line, elem, f"{prefix}{field}price"))
+                field = _entry_field(prefix, name, i, "price")
+                self.prices.append((asset_id, ts, price, line, elem, field))
             self.rows["md_level"].append(
                 (
                     market, asset_id, ts, seq, recv, side, price, size, best_bid, best_ask,
-                    _opt_text(entry.get("hash", obj.get("hash")), f"{field}hash"),
-                    self.file_key, line, elem, i,
+                    hash_ if hash_ is not None else hash_default, self.file_key, line, elem, i,
                 )
             )  # fmt: skip
 
@@ -557,6 +556,30 @@ class ContractParser:
                 payload_json, _sha(canonical_json(envelope)), self.file_key, line, 0,
             )
         )  # fmt: skip
+
+
+def _level_entry(raw: Any, top_asset: str | None) -> tuple[Any, ...]:
+    """(asset_id, side, price, size, best_bid, best_ask, hash) of one level change."""
+    entry = _object(raw, "(entry)")
+    asset_id = _token_id(_get(entry, "asset_id", ""), "asset_id") if top_asset is None else top_asset
+    side = _side(_get(entry, "side", ""), "side")
+    price = _price(_get(entry, "price", ""), "price")
+    size = _size(_get(entry, "size", ""), "size", allow_zero=True)
+    best_bid = _top(entry.get("best_bid"), "best_bid")
+    best_ask = _top(entry.get("best_ask"), "best_ask")
+    if best_bid and best_ask and best_ask < MICRO and best_bid >= best_ask:
+        raise _Bad("best_bid", f"crossed book: best_bid {_show(best_bid)} >= best_ask {_show(best_ask)}")
+    return asset_id, side, price, size, best_bid, best_ask, _opt_text(entry.get("hash"), "hash")
+
+
+@lru_cache(maxsize=4096)
+def _entry_field(prefix: str, name: str, index: int, key: str) -> str:
+    """``price_changes[3].price``: the field path of a key of a level change."""
+    if not name:  # the flat form: the entry is the message
+        return f"{prefix}{key}" if key != "(entry)" else f"{prefix}(line)"
+    if key == "(entry)":
+        return f"{prefix}{name}[{index}]"
+    return f"{prefix}{name}[{index}].{key}"
 
 
 def _show(micros: int) -> str:

@@ -113,6 +113,14 @@ class TestIdempotence:
         assert again.skipped
         assert snapshot(seeded) == before
 
+    def test_new_content_changes_the_hash(self, seeded: Archive, write_jsonl) -> None:
+        """The content hash changes when a row is added, even one identical to another row."""
+        before = seeded.content_hash()
+        import_one(seeded, write_jsonl("d.jsonl", [book()]))  # same book as the seed, new file
+        after = seeded.content_hash()
+        assert after != before
+        assert seeded.info()["counts"]["book"] == 2
+
     def test_gzip_of_the_same_content(self, seeded: Archive, write_jsonl, tmp_path: Path) -> None:
         """A gzipped copy of an imported file (any name) is the same content: a no-op."""
         path = write_jsonl("d.jsonl", [book(ts=T0 + 1)])

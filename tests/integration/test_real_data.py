@@ -212,13 +212,13 @@ class TestGamma:
 
 class TestNautilusMessages:
     def test_single_messages_as_contract_lines(self, tmp_path: Path) -> None:
-        """The real WS book, legacy price_change and last trade import under the contract,
-        with the Trump market from the CLOB object (tick 0.001)."""
+        """The real WS book, legacy price_change, last trade and tick_size_change import
+        under the contract, with the Trump market from the CLOB object (tick 0.001)."""
         folder = REAL_DATA / "nautilus_captured_messages"
         lines = [
             json.dumps(json.loads((folder / f).read_text()))
             for f in ("ws_book_trump_no_2024-10-13.json", "ws_price_change_legacy_trump_no_2024-08-18.json",
-                      "ws_last_trade_price_trump_yes_2024-08-25.json")
+                      "ws_last_trade_price_trump_yes_2024-08-25.json", "ws_tick_size_change_2025-02-09.json")
         ]  # fmt: skip
         feed = tmp_path / "feed.jsonl"
         feed.write_text("\n".join(lines) + "\n")
@@ -233,7 +233,9 @@ class TestNautilusMessages:
                 "SELECT len(bid_px), len(ask_px), bid_px[1], ask_px[1] FROM md_book"
             ).fetchone()
             assert row == (76, 86, 511_000, 514_000)
-            assert store.info()["counts"]["price_change"] == 1
+            counts = store.info()["counts"]
+            kinds = ("price_change", "last_trade_price", "tick_size_change")
+            assert [counts[k] for k in kinds] == [1, 1, 1]
 
     def test_clob_page_and_trimmed_gamma_event(self, tmp_path: Path) -> None:
         """A CLOB /markets page (99 of its 100 markets: one never had a book or token ids)

@@ -24,7 +24,6 @@ from backtester.units import TICK_SIZES, format_micros, parse_micros
 __all__ = [
     "derived_condition_id",
     "derived_token_id",
-    "float_text",
     "infer_tick",
     "iso_to_ms",
     "price_micros",
@@ -70,15 +69,6 @@ def infer_tick(prices: Iterable[int]) -> int:
 
 def tick_text(prices: Iterable[int]) -> str:
     return format_micros(infer_tick(prices))
-
-
-def float_text(value: float) -> str:
-    """The decimal a float64 column value was written from (its shortest repr).
-
-    >>> float_text(2.083332), float_text(198.0)
-    ('2.083332', '198')
-    """
-    return format_micros(parse_micros(repr(value)))
 
 
 def read_csv(path: Path) -> Iterator[tuple[int, dict[str, str]]]:

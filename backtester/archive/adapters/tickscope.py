@@ -30,7 +30,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from backtester.archive.adapters.common import derived_condition_id, float_text, tick_text
+from backtester.archive.adapters.common import derived_condition_id, tick_text
 from backtester.archive.sources import Conversion
 from backtester.errors import ImportRejected
 from backtester.units import MICRO, UnitError, parse_micros
@@ -180,10 +180,6 @@ def _message(row: dict[str, Any], markets: dict[str, dict[str, Any]]) -> dict[st
 
 
 def _text(value: Any) -> Any:
-    """A float column value as its decimal text; anything else unchanged (and refused later)."""
-    if isinstance(value, float):
-        try:
-            return float_text(value)
-        except UnitError:
-            return repr(value)
-    return value
+    """A float column value as the shortest decimal text that reads back as it (``repr``),
+    which the contract parser then reads exactly; anything else unchanged (refused later)."""
+    return repr(value) if isinstance(value, float) else value
