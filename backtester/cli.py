@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -37,9 +39,22 @@ def _emit(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=False))
 
 
-def _fail(message: str, code: int) -> None:
+def _fail(message: str, code: int) -> NoReturn:
     click.echo(message, err=True)
     sys.exit(code)
+
+
+@contextmanager
+def _exit_codes() -> Iterator[None]:
+    """Turn the backtester's rejections into the documented exit codes and stderr text."""
+    try:
+        yield
+    except (ConfigError, ImportRejected) as exc:
+        _fail(str(exc), EXIT_REJECTED)
+    except ArchiveUnavailable as exc:
+        _fail(str(exc), EXIT_ARCHIVE_UNAVAILABLE)
+    except ArchiveError as exc:
+        _fail(str(exc), EXIT_REJECTED)
 
 
 @click.group()
@@ -56,14 +71,8 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def import_cmd(paths: tuple[Path, ...], archive: Path | None, source_format: str, as_json: bool) -> None:
     """Import PATHS into the archive, each file all or nothing."""
-    try:
+    with _exit_codes():
         outcome = api.import_files(paths, archive=archive, source_format=source_format)
-    except ImportRejected as exc:
-        _fail(str(exc), EXIT_REJECTED)
-    except ArchiveUnavailable as exc:
-        _fail(str(exc), EXIT_ARCHIVE_UNAVAILABLE)
-    except ArchiveError as exc:
-        _fail(str(exc), EXIT_REJECTED)
     if as_json:
         _emit(
             {
@@ -94,10 +103,8 @@ def archive() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
 def archive_info(archive: Path | None, as_json: bool) -> None:
     """What the archive holds: counts by kind and by market, spans, content hash."""
-    try:
+    with _exit_codes():
         info = api.archive_info(archive)
-    except ArchiveUnavailable as exc:
-        _fail(str(exc), EXIT_ARCHIVE_UNAVAILABLE)
     if as_json:
         _emit(info)
         return
@@ -120,12 +127,8 @@ def archive_info(archive: Path | None, as_json: bool) -> None:
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="New directory to write.")
 def archive_export(archive: Path | None, out: Path) -> None:
     """Export the archive as Parquet (hive layout by date and market)."""
-    try:
+    with _exit_codes():
         path = api.export_archive(out, archive=archive)
-    except ArchiveUnavailable as exc:
-        _fail(str(exc), EXIT_ARCHIVE_UNAVAILABLE)
-    except ArchiveError as exc:
-        _fail(str(exc), EXIT_REJECTED)
     click.echo(str(path))
 
 
@@ -139,13 +142,11 @@ def run_cmd(config_path: Path, archive: Path | None, now: str | None) -> None:
     The replay itself is not built yet: the output says "replayed": false.
     """
     try:
-        plan = api.prepare_run(config_path, archive=archive, now=now)
-    except ConfigError as exc:
-        _fail(str(exc), EXIT_REJECTED)
-    except ArchiveUnavailable as exc:
-        _fail(str(exc), EXIT_ARCHIVE_UNAVAILABLE)
+        clock = api.resolve_now(now)
     except ValueError as exc:
         _fail(f"--now: {exc}", EXIT_REJECTED)
+    with _exit_codes():
+        plan = api.prepare_run(config_path, archive=archive, now=clock)
     for notice in plan["config"]["notices"]:
         click.echo(f"{notice['severity']} {notice['code']}: {notice['detail']}", err=True)
     _emit(plan)

@@ -21,7 +21,7 @@ Any problem rolls the whole file back and raises :class:`ImportRejected`.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -195,26 +195,37 @@ def _names(con: duckdb.DuckDBPyConnection, keys: Iterable[int]) -> dict[int, str
     return dict(rows)
 
 
+def _against_archive(
+    con: duckdb.DuckDBPyConnection, path: str, field: str, sql: str, message: Callable[..., str]
+) -> list[Problem]:
+    """Problems from rows ``(line, *subject, earlier file_key, earlier line)``.
+
+    ``message(*subject, where)`` words the problem; ``where`` is ``name:line`` of the
+    already-imported record it conflicts with.
+    """
+    rows = con.execute(sql, [MAX_PROBLEMS]).fetchall()
+    names = _names(con, (row[-2] for row in rows))
+    return [
+        Problem(path, line, field, message(*subject, f"{names.get(key, '?')}:{other_line}"))
+        for line, *subject, key, other_line in rows
+    ]
+
+
 def _market_conflicts(con: duckdb.DuckDBPyConnection, path: str) -> list[Problem]:
-    problems = []
-    rows = con.execute(
+    problems = _against_archive(
+        con,
+        path,
+        "condition_id",
         """
         SELECT s.line, s.condition_id, m.file_key, m.line FROM s_new_markets s
         JOIN markets m USING (condition_id, effective_ts_ms)
         WHERE s.content_sha256 <> m.content_sha256 ORDER BY s.line LIMIT ?
         """,
-        [MAX_PROBLEMS],
-    ).fetchall()
-    names = _names(con, (r[2] for r in rows))
-    for line, cid, other_key, other_line in rows:
-        problems.append(
-            Problem(
-                path, line, "condition_id",
-                f"market {cid} differs from the record imported from "
-                f"{names.get(other_key, '?')}:{other_line}; give the new record an "
-                "effective_ts_ms to replace the market from that time",
-            )
-        )  # fmt: skip
+        lambda cid, where: (
+            f"market {cid} differs from the record imported from {where}; give the new record "
+            "an effective_ts_ms to replace the market from that time"
+        ),
+    )
     rows = con.execute(
         """
         SELECT s.line, s.condition_id FROM s_new_markets s
@@ -299,7 +310,10 @@ def _foreign_tokens(con: duckdb.DuckDBPyConnection, path: str) -> list[Problem]:
         problems.append(
             Problem(path, line, field, f"token {asset} is not a token of market {market}: {where}")
         )
-    rows = con.execute(
+    problems += _against_archive(
+        con,
+        path,
+        "tokens",
         f"""
         WITH refs AS ({_ARCHIVED_REFS})
         SELECT s.line, r.market, r.asset_id, r.file_key, r.line FROM refs r
@@ -307,17 +321,10 @@ def _foreign_tokens(con: duckdb.DuckDBPyConnection, path: str) -> list[Problem]:
         WHERE r.asset_id NOT IN (s.yes_token_id, s.no_token_id)
         ORDER BY s.line LIMIT ?
         """,
-        [MAX_PROBLEMS],
-    ).fetchall()
-    names = _names(con, (r[3] for r in rows))
-    for line, market, asset, other_key, other_line in rows:
-        problems.append(
-            Problem(
-                path, line, "tokens",
-                f"market {market} does not list token {asset}, which already-imported data "
-                f"uses ({names.get(other_key, '?')}:{other_line})",
-            )
-        )  # fmt: skip
+        lambda market, asset, where: (
+            f"market {market} does not list token {asset}, which already-imported data uses ({where})"
+        ),
+    )
     return problems
 
 
@@ -421,22 +428,16 @@ def _report_conflicts(con: duckdb.DuckDBPyConnection, path: str) -> list[Problem
         problems.append(
             Problem(path, line, "report_id", f"{report_id!r} repeats line {first} with different content")
         )
-    rows = con.execute(
+    problems += _against_archive(
+        con,
+        path,
+        "report_id",
         """
         SELECT s.line, s.report_id, r.file_key, r.line FROM s_reports s JOIN reports r USING (report_id)
         WHERE s.content_sha256 <> r.content_sha256 ORDER BY s.line LIMIT ?
         """,
-        [MAX_PROBLEMS],
-    ).fetchall()
-    names = _names(con, (r[2] for r in rows))
-    for line, report_id, other_key, other_line in rows:
-        problems.append(
-            Problem(
-                path, line, "report_id",
-                f"{report_id!r} was already imported with different content "
-                f"({names.get(other_key, '?')}:{other_line})",
-            )
-        )  # fmt: skip
+        lambda report_id, where: f"{report_id!r} was already imported with different content ({where})",
+    )
     return problems
 
 

@@ -19,7 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
 from backtester.config.window import TimeExpr, format_ms, parse_time_expr, to_ms
 from backtester.errors import ConfigError, Notice, ReasonCode
@@ -42,6 +42,7 @@ SWEEP_HARD_LIMIT = 200
 
 BOT_ID = "gov.backtester"
 LOCKED_MODE = "replay"
+_LOCKED = {"bot_id": BOT_ID, "mode": LOCKED_MODE}
 
 
 class StrategyCatalog(Protocol):
@@ -77,19 +78,12 @@ class RunConfig(BaseModel):
     end_ts: str | datetime = "now()"
     parameter_sweep: list[dict[str, Any]] = []
 
-    @field_validator("bot_id")
+    @field_validator("bot_id", "mode")
     @classmethod
-    def _bot_id(cls, value: str) -> str:
-        if value != BOT_ID:
-            msg = f"bot_id must be {BOT_ID!r}; got {value!r}"
-            raise ValueError(msg)
-        return value
-
-    @field_validator("mode")
-    @classmethod
-    def _mode(cls, value: str) -> str:
-        if value != LOCKED_MODE:
-            msg = f"mode is locked to {LOCKED_MODE!r} (spec section 8); got {value!r}"
+    def _locked(cls, value: str, info: ValidationInfo) -> str:
+        expected = _LOCKED[str(info.field_name)]
+        if value != expected:
+            msg = f"{info.field_name} is locked to {expected!r} (spec section 8); got {value!r}"
             raise ValueError(msg)
         return value
 

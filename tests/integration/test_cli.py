@@ -99,6 +99,12 @@ class TestRun:
         assert "BACKTESTER_WINDOW_CLAMPED" in result.stderr
         assert json.loads(result.stdout)["config"]["end_ts"] == "2026-01-01T00:00:00Z"
 
+    def test_bad_clock(self, runner: CliRunner) -> None:
+        """--now must be an absolute UTC time."""
+        result = invoke(runner, "run", "--config", "data/sample-run.json", "--now", "now()-1d")
+        assert result.exit_code == 2
+        assert result.stderr.startswith("--now:")
+
     def test_unavailable_archive_exit_3(self, runner: CliRunner, tmp_path: Path) -> None:
         """An archive that cannot be read is BACKTESTER_ARCHIVE_UNAVAILABLE, exit 3."""
         result = invoke(
