@@ -32,6 +32,13 @@ ARCHIVE_ENV = "BACKTESTER_ARCHIVE"
 """Environment variable naming the archive when none is given."""
 
 PARQUET_MARKER = "archive.json"
+
+DUCKDB_CONFIG = {
+    # Bounded memory: beyond this DuckDB spills to disk (imports of any size stay flat).
+    "memory_limit": "512MB",
+    # Never fetch an extension over the network; json and parquet are built in.
+    "autoinstall_known_extensions": "false",
+}
 _REPO_SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample-archive"
 
 # Record kinds as `archive info` names them, with their tables.
@@ -94,7 +101,7 @@ class Archive:
         try:
             if not read_only:
                 path.parent.mkdir(parents=True, exist_ok=True)
-            con = duckdb.connect(str(path), read_only=read_only, config={"memory_limit": "512MB"})
+            con = duckdb.connect(str(path), read_only=read_only, config=DUCKDB_CONFIG)
         except (duckdb.Error, OSError) as exc:
             msg = f"cannot open {path}: {exc}"
             raise ArchiveUnavailable(msg) from None
@@ -134,7 +141,7 @@ class Archive:
         except (OSError, ValueError) as exc:
             msg = f"{root} is not a Parquet archive ({marker.name}: {exc})"
             raise ArchiveUnavailable(msg) from None
-        con = duckdb.connect(":memory:")
+        con = duckdb.connect(":memory:", config=DUCKDB_CONFIG)
         archive = cls(con, root, "parquet", True)
         archive._check_version((meta.get("schema_version"),))
         for table in schema.TABLES:
