@@ -75,8 +75,9 @@ def parse_json_line(raw: bytes | str) -> Any:
 
 
 def _canon(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        text = format(value.normalize(), "f")
+    if isinstance(value, int | Decimal) and not isinstance(value, bool):
+        # Every JSON number the same way, so that 1, 1.0 and 1.00 are one content.
+        text = format(Decimal(value).normalize(), "f")
         return text if text != "-0" else "0"
     if isinstance(value, dict):
         return {str(k): _canon(v) for k, v in value.items()}
@@ -86,10 +87,10 @@ def _canon(value: Any) -> Any:
 
 
 def canonical_json(value: Any) -> str:
-    """Compact JSON with sorted keys and decimal numbers written as strings.
+    """Compact JSON with sorted keys and numbers written as normalised decimal strings.
 
-    >>> canonical_json({"b": Decimal("0.480"), "a": [1, "x"]})
-    '{"a":[1,"x"],"b":"0.48"}'
+    >>> canonical_json({"b": Decimal("0.480"), "a": [1, "x", True]})
+    '{"a":["1","x",true],"b":"0.48"}'
     """
     return json.dumps(_canon(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
@@ -108,13 +109,19 @@ def _get(obj: dict[str, Any], key: str, prefix: str) -> Any:
     return value
 
 
+_MAX_MICROS = 10**18  # a trillion units: beyond any real size, and inside BIGINT
+
+
 def _micros(value: Any, field: str) -> int:
     if isinstance(value, float):
         raise _Bad(field, f"binary float {value!r}: write decimals as strings")
     try:
-        return parse_micros(value)
+        micros = parse_micros(value)
     except UnitError as exc:
         raise _Bad(field, str(exc)) from None
+    if not -_MAX_MICROS < micros < _MAX_MICROS:
+        raise _Bad(field, f"{value} is too large (at most 10^12)")
+    return micros
 
 
 def _price(value: Any, field: str) -> int:
@@ -148,10 +155,10 @@ def _money(value: Any, field: str) -> int:
     return micros
 
 
-def _integer(value: Any, field: str, *, minimum: int = 0) -> int:
+def _integer(value: Any, field: str, *, minimum: int = 0, maximum: int = 2**63 - 1) -> int:
     if isinstance(value, bool | float):
         raise _Bad(field, f"{value!r} is not an integer")
-    if (isinstance(value, str) and value.isdigit()) or (
+    if (isinstance(value, str) and value.isascii() and value.isdigit()) or (
         isinstance(value, Decimal) and value == value.to_integral_value()
     ):
         value = int(value)
@@ -159,6 +166,8 @@ def _integer(value: Any, field: str, *, minimum: int = 0) -> int:
         raise _Bad(field, f"{value!r} is not an integer")
     if value < minimum:
         raise _Bad(field, f"{value} is less than {minimum}")
+    if value > maximum:
+        raise _Bad(field, f"{value} is more than {maximum}")
     return value
 
 
@@ -188,6 +197,12 @@ def _bool(value: Any, field: str) -> bool:
     if not isinstance(value, bool):
         raise _Bad(field, f"{value!r} is not true or false")
     return value
+
+
+def _opt_bool(obj: dict[str, Any], key: str, *, default: bool, prefix: str = "") -> bool:
+    """A boolean field; absent or null means the default."""
+    value = obj.get(key)
+    return default if value is None else _bool(value, prefix + key)
 
 
 def _condition_id(value: Any, field: str) -> str:
@@ -253,14 +268,16 @@ class ContractParser:
     that must sit on the tick grid (checked later against the grid in force).
     """
 
-    def __init__(self, file_key: int, path: str) -> None:
+    def __init__(self, file_key: int, path: str, *, adapter: bool = False) -> None:
         self.file_key = file_key
         self.path = path
+        self.adapter = adapter
         self.problems: list[Problem] = []
         self.rows: dict[str, list[Row]] = {
             name: [] for name in ("markets", "md_book", "md_level", "md_trade", "md_tick", "reports")
         }
         self.prices: list[Row] = []
+        self.refs: dict[tuple[str, str], Row] = {}
         self.records = 0
         self._pending = 0
         self._dispatch: dict[str, Callable[[dict[str, Any], int, int, str], None]] = {
@@ -312,9 +329,7 @@ class ContractParser:
     def feed(self, line: int, value: Any) -> None:
         """Parse one decoded record: an object, or an array frame of market-data messages."""
         self.records += 1
-        if isinstance(value, list):
-            if not value:
-                self.problem(line, "(line)", "an empty array holds no message")
+        if isinstance(value, list):  # an array frame; an empty one holds nothing
             for index, element in enumerate(value):
                 self._one(line, index + 1, element, f"[{index}].", frame=True)
         else:
@@ -346,6 +361,11 @@ class ContractParser:
         except _Bad as bad:
             self.problem(line, prefix + bad.field, bad.message)
 
+    def _ref(self, market: str, asset_id: str, line: int, elem: int, field: str) -> None:
+        """Note the first place the file says token ``asset_id`` belongs to ``market``."""
+        if (market, asset_id) not in self.refs:
+            self.refs[(market, asset_id)] = (market, asset_id, line, elem, field)
+
     # ------------------------------------------------------------ market data
 
     def _head(self, obj: dict[str, Any], prefix: str, *, asset: bool = True) -> tuple[Any, ...]:
@@ -359,6 +379,7 @@ class ContractParser:
 
     def _book(self, obj: dict[str, Any], line: int, elem: int, prefix: str) -> None:
         market, asset_id, ts, seq, recv = self._head(obj, prefix)
+        self._ref(market, asset_id, line, elem, f"{prefix}asset_id")
         where = (line, elem, prefix, asset_id, ts)
         bids = self._levels(obj, "bids", where)
         asks = self._levels(obj, "asks", where)
@@ -370,7 +391,7 @@ class ContractParser:
                 f"crossed book: best bid {_show(bids[0][0])} >= best ask {_show(asks[0][0])}",
             )
         depth = obj.get("depth_limit")
-        depth = None if depth is None else _integer(depth, "depth_limit", minimum=1)
+        depth = None if depth is None else _integer(depth, "depth_limit", minimum=1, maximum=10_000)
         self.rows["md_book"].append(
             (
                 market, asset_id, ts, seq, recv,
@@ -414,12 +435,16 @@ class ContractParser:
             entries, name = [obj], ""
         if not entries:
             raise _Bad(name, "holds no level change")
-        hash_default = obj.get("hash")
+        if top_asset is not None:
+            self._ref(market, top_asset, line, elem, f"{prefix}asset_id")
+        hash_default = _opt_text(obj.get("hash"), "hash")
         for i, raw in enumerate(entries):
             try:
                 asset_id, side, price, size, best_bid, best_ask, hash_ = _level_entry(raw, top_asset)
             except _Bad as bad:
                 raise _Bad(_entry_field("", name, i, bad.field), bad.message) from None
+            if top_asset is None:
+                self._ref(market, asset_id, line, elem, _entry_field(prefix, name, i, "asset_id"))
             if size:
                 # A removal (size 0) names a level that was on the grid when it was set.
                 field = _entry_field(prefix, name, i, "price")
@@ -433,11 +458,12 @@ class ContractParser:
 
     def _trade(self, obj: dict[str, Any], line: int, elem: int, prefix: str) -> None:
         market, asset_id, ts, seq, recv = self._head(obj, prefix)
+        self._ref(market, asset_id, line, elem, f"{prefix}asset_id")
         price = _price(_get(obj, "price", ""), "price")
         size = _size(_get(obj, "size", ""), "size", allow_zero=False)
         side = _side(_get(obj, "side", ""), "side")
         fee = obj.get("fee_rate_bps")
-        fee = None if fee is None else _integer(fee, "fee_rate_bps")
+        fee = None if fee is None else self._bps(fee, "fee_rate_bps")
         tx = _opt_text(obj.get("transaction_hash"), "transaction_hash")
         self.prices.append((asset_id, ts, price, line, elem, f"{prefix}price"))
         self.rows["md_trade"].append(
@@ -446,6 +472,7 @@ class ContractParser:
 
     def _tick_change(self, obj: dict[str, Any], line: int, elem: int, prefix: str) -> None:
         market, asset_id, ts, seq, recv = self._head(obj, prefix)
+        self._ref(market, asset_id, line, elem, f"{prefix}asset_id")
         old = _tick(_get(obj, "old_tick_size", ""), "old_tick_size")
         new = _tick(_get(obj, "new_tick_size", ""), "new_tick_size")
         self.rows["md_tick"].append((market, asset_id, ts, seq, recv, old, new, self.file_key, line, elem))
@@ -465,7 +492,7 @@ class ContractParser:
             pairs.append((token_id, outcome))
         if pairs[0][0] == pairs[1][0]:
             raise _Bad("tokens[1].token_id", "both tokens have the same id")
-        neg_risk = _bool(obj.get("neg_risk", False), "neg_risk")
+        neg_risk = _opt_bool(obj, "neg_risk", default=False)
         nr_market = obj.get("neg_risk_market_id")
         nr_market = None if nr_market in (None, "") else _condition_id(nr_market, "neg_risk_market_id")
         if neg_risk and nr_market is None:
@@ -482,9 +509,9 @@ class ContractParser:
             _opt_text(obj.get("question"), "question") or "",
             pairs[0][0], pairs[0][1], pairs[1][0], pairs[1][1],
             neg_risk, nr_market, question_id,
-            _bool(obj.get("neg_risk_other", False), "neg_risk_other"),
+            _opt_bool(obj, "neg_risk_other", default=False),
             _opt_text(obj.get("group_item_title"), "group_item_title"),
-            _bool(obj.get("active", True), "active"),
+            _opt_bool(obj, "active", default=True),
             _tick(_get(obj, "tick_size", ""), "tick_size"),
             min_size,
             *self._fees(obj),
@@ -509,13 +536,14 @@ class ContractParser:
             return ("flat_bps", bps, None, None, None, None)
         if model == "curve":
             rate = _money(_get(fees, "rate", "fees."), "fees.rate")
-            exponent = _integer(_get(fees, "exponent", "fees."), "fees.exponent", minimum=1)
-            taker_only = _bool(fees.get("taker_only", True), "fees.taker_only")
+            exponent = _integer(_get(fees, "exponent", "fees."), "fees.exponent", minimum=1, maximum=10)
+            taker_only = _opt_bool(fees, "taker_only", default=True, prefix="fees.")
             rebate = _money(fees.get("rebate_rate", 0), "fees.rebate_rate")
             if rate > MICRO or rebate > MICRO:
                 raise _Bad("fees.rate", "fee and rebate rates are fractions at most 1")
             return ("curve", None, rate, exponent, taker_only, rebate)
-        if model == "unknown":
+        if model == "unknown" and self.adapter:
+            # Only adapters say this: their source does not record the fee schedule.
             return ("unknown", None, None, None, None, None)
         raise _Bad("fees.model", f"{model!r} is not flat_bps or curve")
 
@@ -539,11 +567,16 @@ class ContractParser:
         mode = _get(obj, "mode", "")
         if not isinstance(mode, str) or not _MODE.match(mode):
             raise _Bad("mode", f"{mode!r} is not a mode name such as 'live'")
-        version = _integer(_get(obj, "schema_version", ""), "schema_version")
+        version = _integer(_get(obj, "schema_version", ""), "schema_version", maximum=1000)
         if version != 2:
             raise _Bad("schema_version", f"{version} is not 2 (this archive reads contract version 2)")
         payload = _object(_get(obj, "payload", ""), "payload")
         market_id, asset_id = _PAYLOAD_CHECKS[report_kind](payload)
+        if market_id is not None and asset_id is not None:
+            self._ref(market_id, asset_id, line, 0, "payload.asset_id")
+        if market_id is not None and report_kind == "SettlementReport":
+            for token in payload["payouts"]:
+                self._ref(market_id, token, line, 0, f"payload.payouts.{token}")
         envelope = {
             "report_kind": report_kind, "report_id": report_id, "trace_id": trace_id,
             "bot_id": bot_id, "ts_ms": ts, "mode": mode, "schema_version": version,

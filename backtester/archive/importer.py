@@ -21,7 +21,9 @@ Any problem rolls the whole file back and raises :class:`ImportRejected`.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -39,6 +41,17 @@ __all__ = ["FileResult", "file_key", "import_conversion"]
 BATCH_ROWS = 50_000
 
 _STAGED = {t.name: t for t in schema.CONTENT_TABLES}
+_REFS = schema.Table(
+    "refs",
+    (
+        ("market", "VARCHAR"),
+        ("asset_id", "VARCHAR"),
+        ("line", "BIGINT"),
+        ("elem", "INTEGER"),
+        ("field", "VARCHAR"),
+    ),
+    "Where the file first says a token belongs to a market (data, report or payout).",
+)
 _PRICES = schema.Table(
     "prices",
     (
@@ -83,15 +96,17 @@ def file_key(source_format: str, sha256: str) -> int:
 
 def import_conversion(con: duckdb.DuckDBPyConnection, conv: Conversion) -> FileResult:
     """Import one conversion in its own transaction (see the module docstring)."""
-    sha = sha256_of(conv.inputs)
+    with _unreadable_is_rejected(conv):
+        sha = sha256_of(conv.inputs)
     key = file_key(conv.source_format, sha)
     if con.execute("SELECT 1 FROM import_files WHERE file_key = ?", [key]).fetchone():
         return FileResult(str(conv.path), conv.source_format, sha, True, 0, {})
     con.execute("BEGIN TRANSACTION")
     try:
-        parser = _stage(con, conv, key)
+        with _unreadable_is_rejected(conv):
+            parser = _stage(con, conv, key)
         _raise_if(parser.problems, more=parser.full)
-        _cross_checks(con, conv)
+        _cross_checks(con, str(conv.path))
         rows = _merge(con)
         con.execute(
             "INSERT INTO import_files VALUES (?, ?, ?, ?, ?, ?)",
@@ -105,10 +120,19 @@ def import_conversion(con: duckdb.DuckDBPyConnection, conv: Conversion) -> FileR
     return FileResult(str(conv.path), conv.source_format, sha, False, parser.records, rows)
 
 
+@contextmanager
+def _unreadable_is_rejected(conv: Conversion) -> Iterator[None]:
+    """A file that cannot be read to its end (truncated gzip, I/O error) is rejected whole."""
+    try:
+        yield
+    except (OSError, EOFError, zlib.error) as exc:
+        raise ImportRejected.single(str(conv.path), 0, "(file)", f"cannot be read: {exc}") from None
+
+
 def _drop_staging(con: duckdb.DuckDBPyConnection) -> None:
     for name in ("s_new_markets", "s_all_tokens"):
         con.execute(f"DROP VIEW IF EXISTS {name}")
-    for name in (*_STAGED, _PRICES.name, "schedule"):
+    for name in (*_STAGED, _PRICES.name, _REFS.name, "schedule"):
         con.execute(f"DROP TABLE IF EXISTS s_{name}")
 
 
@@ -122,9 +146,9 @@ def _raise_if(problems: list[Problem], *, more: bool = False, grid_only: bool = 
 
 
 def _stage(con: duckdb.DuckDBPyConnection, conv: Conversion, key: int) -> ContractParser:
-    for table in (*_STAGED.values(), _PRICES):
+    for table in (*_STAGED.values(), _PRICES, _REFS):
         con.execute(table.create_sql(f"s_{table.name}", keys=False))
-    parser = ContractParser(key, str(conv.path))
+    parser = ContractParser(key, str(conv.path), adapter=conv.source_format != "contract")
     feed = parser.feed_line if conv.raw_lines else parser.feed
     for line, value in conv.records():
         feed(line, value)
@@ -136,31 +160,37 @@ def _stage(con: duckdb.DuckDBPyConnection, conv: Conversion, key: int) -> Contra
             _flush(con, *parser.take())
     if not parser.problems:
         _flush(con, *parser.take())
+        _insert_rows(con, _REFS, list(parser.refs.values()))
     return parser
 
 
 def _flush(con: duckdb.DuckDBPyConnection, rows: dict[str, list[Row]], prices: list[Row]) -> None:
-    batches = [(_STAGED[name], table_rows) for name, table_rows in rows.items()]
-    for table, table_rows in [*batches, (_PRICES, prices)]:
-        if not table_rows:
-            continue
-        arrow_schema = table.arrow_schema()
-        columns = list(zip(*table_rows, strict=True))
-        batch = pa.Table.from_arrays(
-            [pa.array(col, type=field.type) for col, field in zip(columns, arrow_schema, strict=True)],
-            schema=arrow_schema,
-        )
-        # Not con.register(): a view registered inside the transaction keeps its Arrow
-        # batch alive until commit, which made memory grow with the file.
-        con.from_arrow(batch).insert_into(f"s_{table.name}")
+    for name, table_rows in rows.items():
+        _insert_rows(con, _STAGED[name], table_rows)
+    _insert_rows(con, _PRICES, prices)
+
+
+def _insert_rows(con: duckdb.DuckDBPyConnection, table: schema.Table, rows: list[Row]) -> None:
+    if not rows:
+        return
+    arrow_schema = table.arrow_schema()
+    columns = list(zip(*rows, strict=True))
+    batch = pa.Table.from_arrays(
+        [pa.array(col, type=field.type) for col, field in zip(columns, arrow_schema, strict=True)],
+        schema=arrow_schema,
+    )
+    # Not con.register(): a view registered inside the transaction keeps its Arrow
+    # batch alive until commit, which made memory grow with the file.
+    con.from_arrow(batch).insert_into(f"s_{table.name}")
 
 
 # ---------------------------------------------------------------- cross-file checks
 
-# Markets of this file, the last record winning for a repeated (condition_id, effective_ts_ms).
+# Markets of this file. A repeated (condition_id, effective_ts_ms) must repeat the same
+# content (checked in _market_conflicts), so any one of them stands for all.
 _NEW_MARKETS = """
     SELECT * FROM s_markets
-    QUALIFY row_number() OVER (PARTITION BY condition_id, effective_ts_ms ORDER BY line DESC) = 1
+    QUALIFY row_number() OVER (PARTITION BY condition_id, effective_ts_ms ORDER BY line) = 1
 """
 
 _TOKENS = """
@@ -169,8 +199,7 @@ _TOKENS = """
 """
 
 
-def _cross_checks(con: duckdb.DuckDBPyConnection, conv: Conversion) -> None:
-    path = str(conv.path)
+def _cross_checks(con: duckdb.DuckDBPyConnection, path: str) -> None:
     problems: list[Problem] = []
     con.execute(f"CREATE OR REPLACE VIEW s_new_markets AS {_NEW_MARKETS}")
     con.execute(
@@ -196,9 +225,9 @@ def _names(con: duckdb.DuckDBPyConnection, keys: Iterable[int]) -> dict[int, str
 
 
 def _against_archive(
-    con: duckdb.DuckDBPyConnection, path: str, field: str, sql: str, message: Callable[..., str]
+    con: duckdb.DuckDBPyConnection, path: str, sql: str, message: Callable[..., str]
 ) -> list[Problem]:
-    """Problems from rows ``(line, *subject, earlier file_key, earlier line)``.
+    """Problems from rows ``(line, field, *subject, earlier file_key, earlier line)``.
 
     ``message(*subject, where)`` words the problem; ``where`` is ``name:line`` of the
     already-imported record it conflicts with.
@@ -207,17 +236,31 @@ def _against_archive(
     names = _names(con, (row[-2] for row in rows))
     return [
         Problem(path, line, field, message(*subject, f"{names.get(key, '?')}:{other_line}"))
-        for line, *subject, key, other_line in rows
+        for line, field, *subject, key, other_line in rows
     ]
 
 
 def _market_conflicts(con: duckdb.DuckDBPyConnection, path: str) -> list[Problem]:
-    problems = _against_archive(
+    problems = [
+        Problem(
+            path, line, "condition_id",
+            f"market {cid} repeats line {first} with different content; give the later record "
+            "an effective_ts_ms to replace the market from that time",
+        )
+        for line, cid, first in con.execute(
+            """
+            SELECT max(line), condition_id, min(line) FROM s_markets
+            GROUP BY condition_id, effective_ts_ms HAVING count(DISTINCT content_sha256) > 1
+            ORDER BY 1 LIMIT ?
+            """,
+            [MAX_PROBLEMS],
+        ).fetchall()
+    ]  # fmt: skip
+    problems += _against_archive(
         con,
         path,
-        "condition_id",
         """
-        SELECT s.line, s.condition_id, m.file_key, m.line FROM s_new_markets s
+        SELECT s.line, 'condition_id', s.condition_id, m.file_key, m.line FROM s_new_markets s
         JOIN markets m USING (condition_id, effective_ts_ms)
         WHERE s.content_sha256 <> m.content_sha256 ORDER BY s.line LIMIT ?
         """,
@@ -256,26 +299,12 @@ def _market_conflicts(con: duckdb.DuckDBPyConnection, path: str) -> list[Problem
     return problems
 
 
-# (market, asset, line, elem, field) of every token reference in the staged file.
-_STAGED_REFS = """
-    SELECT market, asset_id, min(line) AS line, 'asset_id' AS field FROM (
-        SELECT market, asset_id, line FROM s_md_book
-        UNION ALL SELECT market, asset_id, line FROM s_md_level
-        UNION ALL SELECT market, asset_id, line FROM s_md_trade
-        UNION ALL SELECT market, asset_id, line FROM s_md_tick)
-    GROUP BY market, asset_id
-    UNION ALL
-    SELECT market_id, asset_id, min(line), 'payload.asset_id' FROM s_reports
-    WHERE market_id IS NOT NULL AND asset_id IS NOT NULL GROUP BY market_id, asset_id
-    UNION ALL
-    SELECT market_id, token, min(line), 'payload.payouts' FROM (
-        SELECT market_id, unnest(json_keys(payload, '$.payouts')) AS token, line
-        FROM s_reports WHERE report_kind = 'SettlementReport')
-    GROUP BY market_id, token
-"""
-
-# The same for data already in the archive whose market arrives with this file.
+# Every (market, token) pairing already in the archive that a market of this file
+# speaks about: data and reports naming the market, or naming one of its tokens under
+# any market, and settlement payouts.
 _ARCHIVED_REFS = """
+    WITH new_tokens AS (
+        SELECT yes_token_id AS token_id FROM s_new_markets UNION SELECT no_token_id FROM s_new_markets)
     SELECT market, asset_id, min(line) AS line, arg_min(file_key, line) AS file_key
     FROM (
         SELECT market, asset_id, line, file_key FROM md_book
@@ -283,8 +312,11 @@ _ARCHIVED_REFS = """
         UNION ALL SELECT market, asset_id, line, file_key FROM md_trade
         UNION ALL SELECT market, asset_id, line, file_key FROM md_tick
         UNION ALL SELECT market_id, asset_id, line, file_key FROM reports
-            WHERE market_id IS NOT NULL AND asset_id IS NOT NULL)
+            WHERE market_id IS NOT NULL AND asset_id IS NOT NULL
+        UNION ALL SELECT market_id, unnest(json_keys(payload, '$.payouts')), line, file_key FROM reports
+            WHERE report_kind = 'SettlementReport')
     WHERE market IN (SELECT condition_id FROM s_new_markets)
+       OR asset_id IN (SELECT token_id FROM new_tokens)
     GROUP BY market, asset_id
 """
 
@@ -292,16 +324,15 @@ _ARCHIVED_REFS = """
 def _foreign_tokens(con: duckdb.DuckDBPyConnection, path: str) -> list[Problem]:
     problems = []
     rows = con.execute(
-        f"""
-        WITH refs AS ({_STAGED_REFS})
+        """
         SELECT r.line, r.field, r.market, r.asset_id,
                (SELECT string_agg(condition_id, ', ') FROM s_all_tokens t WHERE t.token_id = r.asset_id)
-        FROM refs r
+        FROM s_refs r
         WHERE (r.market IN (SELECT condition_id FROM s_all_tokens)
                OR r.asset_id IN (SELECT token_id FROM s_all_tokens))
           AND NOT EXISTS (SELECT 1 FROM s_all_tokens t
                           WHERE t.condition_id = r.market AND t.token_id = r.asset_id)
-        ORDER BY r.line LIMIT ?
+        ORDER BY r.line, r.elem LIMIT ?
         """,
         [MAX_PROBLEMS],
     ).fetchall()
@@ -310,108 +341,117 @@ def _foreign_tokens(con: duckdb.DuckDBPyConnection, path: str) -> list[Problem]:
         problems.append(
             Problem(path, line, field, f"token {asset} is not a token of market {market}: {where}")
         )
-    problems += _against_archive(
-        con,
-        path,
-        "tokens",
-        f"""
-        WITH refs AS ({_ARCHIVED_REFS})
-        SELECT s.line, r.market, r.asset_id, r.file_key, r.line FROM refs r
-        JOIN s_new_markets s ON s.condition_id = r.market
-        WHERE r.asset_id NOT IN (s.yes_token_id, s.no_token_id)
-        ORDER BY s.line LIMIT ?
-        """,
-        lambda market, asset, where: (
-            f"market {market} does not list token {asset}, which already-imported data uses ({where})"
-        ),
-    )
+    if _has_rows(con, "s_markets"):
+        problems += _against_archive(
+            con,
+            path,
+            f"""
+            WITH refs AS ({_ARCHIVED_REFS})
+            SELECT s.line, 'tokens', s.condition_id, r.market, r.asset_id, r.file_key, r.line FROM refs r
+            JOIN s_new_markets s
+              ON s.condition_id = r.market OR r.asset_id IN (s.yes_token_id, s.no_token_id)
+            WHERE NOT (s.condition_id = r.market AND r.asset_id IN (s.yes_token_id, s.no_token_id))
+            ORDER BY s.line LIMIT ?
+            """,
+            lambda new, market, asset, where: (
+                f"market {new} conflicts with already-imported data that puts token {asset} "
+                f"in market {market} ({where})"
+            ),
+        )
     return problems
+
+
+def _has_rows(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return con.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is not None
 
 
 # The tick grid of each token over time: market records (from their effective time),
 # tick_size_change events, and before a token's first event its old tick when no
-# market record says otherwise. At equal times an event outranks a market record.
+# market record says otherwise. At equal times an event outranks a market record, and
+# of two events the later one (by seq, then position) is the one in force.
 _SCHEDULE = """
     WITH markets_all AS (
         SELECT * FROM markets UNION ALL SELECT * FROM s_new_markets),
-    ticks_all AS (SELECT asset_id, ts_ms, old_tick, new_tick FROM md_tick
-                  UNION ALL SELECT asset_id, ts_ms, old_tick, new_tick FROM s_md_tick),
+    ticks_all AS (SELECT asset_id, ts_ms, old_tick, new_tick, seq, file_key, line, elem FROM md_tick
+                  UNION ALL
+                  SELECT asset_id, ts_ms, old_tick, new_tick, seq, file_key, line, elem FROM s_md_tick),
     from_markets AS (
-        SELECT yes_token_id AS asset_id, effective_ts_ms AS ts_ms, tick_size AS tick, 1 AS rank
-        FROM markets_all
-        UNION ALL SELECT no_token_id, effective_ts_ms, tick_size, 1 FROM markets_all),
+        SELECT yes_token_id AS asset_id, effective_ts_ms AS ts_ms, tick_size AS tick, 1 AS rank,
+               NULL::BIGINT AS seq, file_key, line, elem FROM markets_all
+        UNION ALL SELECT no_token_id, effective_ts_ms, tick_size, 1, NULL, file_key, line, elem
+        FROM markets_all),
     before_first AS (
-        SELECT asset_id, 0 AS ts_ms, arg_min(old_tick, ts_ms) AS tick, 0 AS rank FROM ticks_all
-        WHERE asset_id NOT IN (SELECT asset_id FROM from_markets) GROUP BY asset_id)
+        SELECT asset_id, 0 AS ts_ms, arg_min(old_tick, (ts_ms, seq, file_key, line, elem)) AS tick,
+               0 AS rank, NULL::BIGINT AS seq, NULL::BIGINT AS file_key, NULL::BIGINT AS line,
+               NULL::INTEGER AS elem
+        FROM ticks_all WHERE asset_id NOT IN (SELECT asset_id FROM from_markets) GROUP BY asset_id)
     SELECT asset_id, ts_ms, tick FROM (
         SELECT * FROM from_markets
-        UNION ALL SELECT asset_id, ts_ms, new_tick, 2 FROM ticks_all
+        UNION ALL SELECT asset_id, ts_ms, new_tick, 2, seq, file_key, line, elem FROM ticks_all
         UNION ALL SELECT * FROM before_first)
-    QUALIFY row_number() OVER (PARTITION BY asset_id, ts_ms ORDER BY rank DESC) = 1
+    QUALIFY row_number() OVER (
+        PARTITION BY asset_id, ts_ms
+        ORDER BY rank DESC, seq DESC NULLS LAST, file_key DESC, line DESC, elem DESC) = 1
 """
 
 # Prices of already-imported data whose grid this file changes (new market records or
-# tick events for the same tokens).
+# tick events for the same tokens), with the record of this file that sets that grid.
 _ARCHIVED_PRICES = """
-    WITH touched AS (
-        SELECT yes_token_id AS asset_id FROM s_new_markets
-        UNION SELECT no_token_id FROM s_new_markets
-        UNION SELECT asset_id FROM s_md_tick)
-    SELECT asset_id, ts_ms, unnest(bid_px) AS price, file_key, line, 'bids' AS field
-        FROM md_book WHERE asset_id IN (SELECT asset_id FROM touched)
-    UNION ALL SELECT asset_id, ts_ms, unnest(ask_px), file_key, line, 'asks'
-        FROM md_book WHERE asset_id IN (SELECT asset_id FROM touched)
-    UNION ALL SELECT asset_id, ts_ms, price, file_key, line, 'price'
-        FROM md_level WHERE size > 0 AND asset_id IN (SELECT asset_id FROM touched)
-    UNION ALL SELECT asset_id, ts_ms, price, file_key, line, 'price'
-        FROM md_trade WHERE asset_id IN (SELECT asset_id FROM touched)
+    WITH setters AS (
+        SELECT yes_token_id AS asset_id, effective_ts_ms AS ts_ms, line, 'tick_size' AS field
+            FROM s_new_markets
+        UNION ALL SELECT no_token_id, effective_ts_ms, line, 'tick_size' FROM s_new_markets
+        UNION ALL SELECT asset_id, ts_ms, line,
+            CASE WHEN elem > 0 THEN '[' || (elem - 1) || '].new_tick_size' ELSE 'new_tick_size' END
+            FROM s_md_tick),
+    prices AS (
+        SELECT asset_id, ts_ms, unnest(bid_px) AS price, file_key, line, 'bids' AS field
+            FROM md_book WHERE asset_id IN (SELECT asset_id FROM setters)
+        UNION ALL SELECT asset_id, ts_ms, unnest(ask_px), file_key, line, 'asks'
+            FROM md_book WHERE asset_id IN (SELECT asset_id FROM setters)
+        UNION ALL SELECT asset_id, ts_ms, price, file_key, line, 'price'
+            FROM md_level WHERE size > 0 AND asset_id IN (SELECT asset_id FROM setters)
+        UNION ALL SELECT asset_id, ts_ms, price, file_key, line, 'price'
+            FROM md_trade WHERE asset_id IN (SELECT asset_id FROM setters))
+    SELECT p.*, coalesce(w.line, 0) AS setter_line, coalesce(w.field, '(file)') AS setter_field
+    FROM prices p ASOF LEFT JOIN setters w ON p.asset_id = w.asset_id AND p.ts_ms >= w.ts_ms
 """
 
 
 def _off_grid(con: duckdb.DuckDBPyConnection, path: str) -> list[Problem]:
     con.execute(f"CREATE OR REPLACE TABLE s_schedule AS {_SCHEDULE}")
-    problems = []
-    rows = con.execute(
-        """
-        SELECT p.line, p.field, p.price, s.tick FROM s_prices p
-        ASOF JOIN s_schedule s ON p.asset_id = s.asset_id AND p.ts_ms >= s.ts_ms
-        WHERE p.price % s.tick <> 0 ORDER BY p.line, p.elem LIMIT ?
-        """,
-        [MAX_PROBLEMS],
-    ).fetchall()
-    for line, field, price, tick in rows:
-        problems.append(
-            Problem(
-                path, line, field,
-                f"price {format_micros(price)} is not on the tick grid {format_micros(tick)} "
-                "in force at that time",
-            )
-        )  # fmt: skip
-    rows = con.execute(
-        f"""
-        WITH p AS ({_ARCHIVED_PRICES})
-        SELECT p.file_key, p.line, p.field, p.price, s.tick, p.asset_id FROM p
-        ASOF JOIN s_schedule s ON p.asset_id = s.asset_id AND p.ts_ms >= s.ts_ms
-        WHERE p.price % s.tick <> 0 ORDER BY p.file_key, p.line LIMIT ?
-        """,
-        [MAX_PROBLEMS],
-    ).fetchall()
-    if rows:
-        names = _names(con, (r[0] for r in rows))
-        here = con.execute(
-            """SELECT min(line) FROM (SELECT line FROM s_new_markets WHERE ? IN (yes_token_id, no_token_id)
-               UNION ALL SELECT line FROM s_md_tick WHERE asset_id = ?)""",
-            [rows[0][5], rows[0][5]],
-        ).fetchone()
-        for other_key, other_line, field, price, tick, _asset in rows:
-            problems.append(
-                Problem(
-                    path, here[0] if here else 0, "tick_size",
-                    f"the tick grid {format_micros(tick)} it sets does not fit already-imported "
-                    f"data: {names.get(other_key, '?')}:{other_line}: {field}: price "
-                    f"{format_micros(price)}",
-                )
-            )  # fmt: skip
+    problems = [
+        Problem(
+            path, line, field,
+            f"price {format_micros(price)} is not on the tick grid {format_micros(tick)} "
+            "in force at that time",
+        )
+        for line, field, price, tick in con.execute(
+            """
+            SELECT p.line, p.field, p.price, s.tick FROM s_prices p
+            ASOF JOIN s_schedule s ON p.asset_id = s.asset_id AND p.ts_ms >= s.ts_ms
+            WHERE p.price % s.tick <> 0 ORDER BY p.line, p.elem LIMIT ?
+            """,
+            [MAX_PROBLEMS],
+        ).fetchall()
+    ]  # fmt: skip
+    if _has_rows(con, "s_markets") or _has_rows(con, "s_md_tick"):
+        problems += _against_archive(
+            con,
+            path,
+            f"""
+            WITH p AS ({_ARCHIVED_PRICES})
+            SELECT p.setter_line, p.setter_field, p.tick_fmt, p.field, p.price, p.file_key, p.line
+            FROM (SELECT p.*, s.tick AS tick_fmt FROM p
+                  ASOF JOIN s_schedule s ON p.asset_id = s.asset_id AND p.ts_ms >= s.ts_ms
+                  WHERE p.price % s.tick <> 0) p
+            ORDER BY p.setter_line, p.file_key, p.line LIMIT ?
+            """,
+            lambda tick, field, price, where: (
+                f"the tick grid {format_micros(tick)} it sets does not fit already-imported data: "
+                f"{where}: {field}: price {format_micros(price)}"
+            ),
+        )
     return problems
 
 
@@ -431,9 +471,9 @@ def _report_conflicts(con: duckdb.DuckDBPyConnection, path: str) -> list[Problem
     problems += _against_archive(
         con,
         path,
-        "report_id",
         """
-        SELECT s.line, s.report_id, r.file_key, r.line FROM s_reports s JOIN reports r USING (report_id)
+        SELECT s.line, 'report_id', s.report_id, r.file_key, r.line
+        FROM s_reports s JOIN reports r USING (report_id)
         WHERE s.content_sha256 <> r.content_sha256 ORDER BY s.line LIMIT ?
         """,
         lambda report_id, where: f"{report_id!r} was already imported with different content ({where})",

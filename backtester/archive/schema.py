@@ -46,6 +46,17 @@ class Table:
     primary_key: tuple[str, ...] = ()
     time_column: str | None = None
     market_column: str | None = None
+    position_is_content: bool = True
+    """False where a row is identified by its key and content alone (markets, reports):
+    the same record in two files is stored once, with the position of whichever file
+    came first, so the position must not count as content."""
+
+    @property
+    def content_columns(self) -> list[str]:
+        """Columns that make up the archive's content (and its hash)."""
+        if self.position_is_content:
+            return self.column_names
+        return [c for c in self.column_names if c not in ("file_key", "line", "elem")]
 
     @property
     def column_names(self) -> list[str]:
@@ -103,6 +114,7 @@ MARKETS = Table(
     "fee_model is flat_bps, curve, none, or unknown (an adapter's source did not say).",
     primary_key=("condition_id", "effective_ts_ms"),
     market_column="condition_id",
+    position_is_content=False,
 )
 
 MD_BOOK = Table(
@@ -187,6 +199,7 @@ REPORTS = Table(
     primary_key=("report_id",),
     time_column="ts_ms",
     market_column="market_id",
+    position_is_content=False,
 )
 
 IMPORT_FILES = Table(

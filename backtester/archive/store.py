@@ -263,8 +263,8 @@ class Archive:
         """sha256 of the archive's content: every row of every content table.
 
         It changes when and only when the content changes: importing a file already
-        imported leaves it as it is; the file names, import times and the storage
-        (DuckDB or Parquet) are not part of it.
+        imported leaves it as it is; the file names, import times, the storage (DuckDB or
+        Parquet) and the order in which files were imported are not part of it.
         """
         parts = [f"schema {schema.SCHEMA_VERSION}"]
         parts += [f"{table.name} {self._table_hash(table)}" for table in schema.CONTENT_TABLES]
@@ -272,7 +272,9 @@ class Archive:
         return str(row[0]) if row else ""
 
     def _table_hash(self, table: schema.Table) -> str:
-        text = " || chr(31) || ".join(f"coalesce(CAST({c} AS VARCHAR), chr(0))" for c in table.column_names)
+        text = " || chr(31) || ".join(
+            f"coalesce(CAST({c} AS VARCHAR), chr(0))" for c in table.content_columns
+        )
         group = (
             f"{table.market_column} || '/' || CAST({table.time_column} // 86400000 AS VARCHAR)"
             if table.time_column

@@ -286,5 +286,9 @@ class TestReports:
 
 
 def test_canonical_json() -> None:
-    """Canonical JSON sorts keys and writes decimals as normalised strings."""
-    assert canonical_json({"b": Decimal("1.50"), "a": {"d": 1}}) == '{"a":{"d":1},"b":"1.5"}'
+    """Canonical JSON sorts keys and writes every number as a normalised decimal string."""
+    assert (
+        canonical_json({"b": Decimal("1.50"), "a": {"d": 1, "t": True}})
+        == '{"a":{"d":"1","t":true},"b":"1.5"}'
+    )
+    assert canonical_json([1, Decimal("1.0"), Decimal("1E+0")]) == '["1","1","1"]'

@@ -81,8 +81,11 @@ def _identify(path: Path) -> _File:
 
 
 def _load(path: Path) -> list[Any]:
-    with open_bytes(path) as handle:
-        data = json.load(handle, parse_float=Decimal)
+    try:
+        with open_bytes(path) as handle:
+            data = json.load(handle, parse_float=Decimal)
+    except ValueError as exc:
+        raise ImportRejected.single(str(path), 1, "(json)", f"not valid JSON: {exc}") from None
     if not isinstance(data, list):
         raise ImportRejected.single(str(path), 1, "(file)", "a Caio file is one JSON array of messages")
     return data

@@ -19,6 +19,7 @@ from typing import Any
 
 from backtester.archive.sources import open_bytes
 from backtester.config.window import to_ms
+from backtester.errors import ImportRejected
 from backtester.units import TICK_SIZES, format_micros, parse_micros
 
 __all__ = [
@@ -77,9 +78,12 @@ def read_csv(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
         reader = csv.DictReader(text)
         start = 2
-        for row in reader:
-            yield start, row
-            start = reader.line_num + 1
+        try:
+            for row in reader:
+                yield start, row
+                start = reader.line_num + 1
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise ImportRejected.single(str(path), start, "(csv)", f"not readable CSV: {exc}") from None
 
 
 def price_micros(text: Any) -> int | None:
