@@ -69,6 +69,16 @@ def import_files(
 
     Raises :class:`~backtester.errors.ImportRejected` when an adapter cannot read its
     input at all; per-file rejections are in the returned outcome.
+
+    >>> import tempfile
+    >>> from backtester.sample import REAL_DATA
+    >>> db = Path(tempfile.mkdtemp()) / "archive.duckdb"
+    >>> caio = sorted((REAL_DATA / "caio_updown_l2_2025-12-11").glob("15m_sol_orderbooks_*"))
+    >>> outcome = import_files(caio, archive=db, source_format="caio")
+    >>> [(Path(r.path).name, r.rows["md_book"]) for r in outcome.results]
+    [('15m_sol_orderbooks_1765450800down.json.gz', 248), ('15m_sol_orderbooks_1765450800up.json.gz', 248)]
+    >>> import_files(caio, archive=db, source_format="caio").results[0].skipped
+    True
     """
     conversions = conversions_for(source_format, [Path(p) for p in paths])
     with Archive.open(archive) as store:
@@ -76,13 +86,26 @@ def import_files(
 
 
 def archive_info(archive: str | Path | None = None) -> dict[str, Any]:
-    """What an archive holds (see :meth:`Archive.info`)."""
+    """What an archive holds (see :meth:`Archive.info`).
+
+    >>> from backtester.sample import SAMPLE_ARCHIVE
+    >>> info = archive_info(SAMPLE_ARCHIVE)
+    >>> info["storage"], info["counts"]["markets"], info["counts"]["book"]
+    ('parquet', 5, 1504)
+    """
     with Archive.open(archive, read_only=True) as store:
         return store.info()
 
 
 def export_archive(out_dir: str | Path, *, archive: str | Path | None = None) -> Path:
-    """Export a DuckDB archive to a Parquet directory (hive layout by date and market)."""
+    """Export a DuckDB archive to a Parquet directory (hive layout by date and market).
+
+    >>> import tempfile
+    >>> from backtester.sample import SAMPLE_ARCHIVE
+    >>> out = export_archive(Path(tempfile.mkdtemp()) / "copy", archive=SAMPLE_ARCHIVE)
+    >>> archive_info(out)["content_sha256"] == archive_info(SAMPLE_ARCHIVE)["content_sha256"]
+    True
+    """
     with Archive.open(archive, read_only=True) as store:
         return store.export_parquet(out_dir)
 
