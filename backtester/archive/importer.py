@@ -130,7 +130,7 @@ def _unreadable_is_rejected(conv: Conversion) -> Iterator[None]:
 
 
 def _drop_staging(con: duckdb.DuckDBPyConnection) -> None:
-    for name in ("s_new_markets", "s_all_tokens"):
+    for name in ("s_changed_markets", "s_new_markets", "s_all_tokens"):
         con.execute(f"DROP VIEW IF EXISTS {name}")
     for name in (*_STAGED, _PRICES.name, _REFS.name, "schedule"):
         con.execute(f"DROP TABLE IF EXISTS s_{name}")
@@ -193,6 +193,15 @@ _NEW_MARKETS = """
     QUALIFY row_number() OVER (PARTITION BY condition_id, effective_ts_ms ORDER BY line) = 1
 """
 
+# Markets of this file the archive does not already hold as they are. Only these can
+# change what already-imported data means; an identical record repeated by every file
+# of a recording (the adapters do that) costs no re-check of the archive.
+_CHANGED_MARKETS = """
+    SELECT * FROM s_new_markets n WHERE NOT EXISTS (
+        SELECT 1 FROM markets m WHERE m.condition_id = n.condition_id
+        AND m.effective_ts_ms = n.effective_ts_ms AND m.content_sha256 = n.content_sha256)
+"""
+
 _TOKENS = """
     SELECT condition_id, yes_token_id AS token_id FROM {src}
     UNION ALL SELECT condition_id, no_token_id FROM {src}
@@ -202,6 +211,7 @@ _TOKENS = """
 def _cross_checks(con: duckdb.DuckDBPyConnection, path: str) -> None:
     problems: list[Problem] = []
     con.execute(f"CREATE OR REPLACE VIEW s_new_markets AS {_NEW_MARKETS}")
+    con.execute(f"CREATE OR REPLACE VIEW s_changed_markets AS {_CHANGED_MARKETS}")
     con.execute(
         "CREATE OR REPLACE VIEW s_all_tokens AS SELECT DISTINCT condition_id, token_id FROM ("
         + _TOKENS.format(src="markets")
@@ -304,7 +314,8 @@ def _market_conflicts(con: duckdb.DuckDBPyConnection, path: str) -> list[Problem
 # any market, and settlement payouts.
 _ARCHIVED_REFS = """
     WITH new_tokens AS (
-        SELECT yes_token_id AS token_id FROM s_new_markets UNION SELECT no_token_id FROM s_new_markets)
+        SELECT yes_token_id AS token_id FROM s_changed_markets
+        UNION SELECT no_token_id FROM s_changed_markets)
     SELECT market, asset_id, min(line) AS line, arg_min(file_key, line) AS file_key
     FROM (
         SELECT market, asset_id, line, file_key FROM md_book
@@ -315,7 +326,7 @@ _ARCHIVED_REFS = """
             WHERE market_id IS NOT NULL AND asset_id IS NOT NULL
         UNION ALL SELECT market_id, unnest(json_keys(payload, '$.payouts')), line, file_key FROM reports
             WHERE report_kind = 'SettlementReport')
-    WHERE market IN (SELECT condition_id FROM s_new_markets)
+    WHERE market IN (SELECT condition_id FROM s_changed_markets)
        OR asset_id IN (SELECT token_id FROM new_tokens)
     GROUP BY market, asset_id
 """
@@ -341,14 +352,14 @@ def _foreign_tokens(con: duckdb.DuckDBPyConnection, path: str) -> list[Problem]:
         problems.append(
             Problem(path, line, field, f"token {asset} is not a token of market {market}: {where}")
         )
-    if _has_rows(con, "s_markets"):
+    if _has_rows(con, "s_changed_markets"):
         problems += _against_archive(
             con,
             path,
             f"""
             WITH refs AS ({_ARCHIVED_REFS})
             SELECT s.line, 'tokens', s.condition_id, r.market, r.asset_id, r.file_key, r.line FROM refs r
-            JOIN s_new_markets s
+            JOIN s_changed_markets s
               ON s.condition_id = r.market OR r.asset_id IN (s.yes_token_id, s.no_token_id)
             WHERE NOT (s.condition_id = r.market AND r.asset_id IN (s.yes_token_id, s.no_token_id))
             ORDER BY s.line LIMIT ?
@@ -399,8 +410,8 @@ _SCHEDULE = """
 _ARCHIVED_PRICES = """
     WITH setters AS (
         SELECT yes_token_id AS asset_id, effective_ts_ms AS ts_ms, line, 'tick_size' AS field
-            FROM s_new_markets
-        UNION ALL SELECT no_token_id, effective_ts_ms, line, 'tick_size' FROM s_new_markets
+            FROM s_changed_markets
+        UNION ALL SELECT no_token_id, effective_ts_ms, line, 'tick_size' FROM s_changed_markets
         UNION ALL SELECT asset_id, ts_ms, line,
             CASE WHEN elem > 0 THEN '[' || (elem - 1) || '].new_tick_size' ELSE 'new_tick_size' END
             FROM s_md_tick),
@@ -435,7 +446,7 @@ def _off_grid(con: duckdb.DuckDBPyConnection, path: str) -> list[Problem]:
             [MAX_PROBLEMS],
         ).fetchall()
     ]  # fmt: skip
-    if _has_rows(con, "s_markets") or _has_rows(con, "s_md_tick"):
+    if _has_rows(con, "s_changed_markets") or _has_rows(con, "s_md_tick"):
         problems += _against_archive(
             con,
             path,
