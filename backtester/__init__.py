@@ -8,8 +8,8 @@ from backtester.api import (
     archive_info,
     export_archive,
     import_files,
-    prepare_run,
     resolve_now,
+    run,
     validate_config,
 )
 from backtester.archive import Archive, ImportOutcome
@@ -24,6 +24,7 @@ from backtester.errors import (
     ReasonCode,
     Severity,
 )
+from backtester.runs import ReplayResult
 from backtester.strategies import StrategyRegistry, StrategySpec, default_registry
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "ImportRejected",
     "Notice",
     "ReasonCode",
+    "ReplayResult",
     "ResolvedRun",
     "RunConfig",
     "Severity",
@@ -46,7 +48,7 @@ __all__ = [
     "default_registry",
     "export_archive",
     "import_files",
-    "prepare_run",
     "resolve_now",
+    "run",
     "validate_config",
 ]

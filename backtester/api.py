@@ -15,9 +15,10 @@ from typing import Any
 from backtester.archive import Archive, ImportOutcome
 from backtester.archive.adapters import conversions_for
 from backtester.config import ResolvedRun, RunConfig, StrategyCatalog, parse_time_expr, resolve_config
+from backtester.runs import ReplayResult, replay
 from backtester.strategies import default_registry
 
-__all__ = ["archive_info", "export_archive", "import_files", "prepare_run", "resolve_now", "validate_config"]
+__all__ = ["archive_info", "export_archive", "import_files", "resolve_now", "run", "validate_config"]
 
 ConfigSource = str | Path | Mapping[str, Any] | RunConfig
 
@@ -110,23 +111,21 @@ def export_archive(out_dir: str | Path, *, archive: str | Path | None = None) ->
         return store.export_parquet(out_dir)
 
 
-def prepare_run(
+def run(
     config: ConfigSource,
     *,
     archive: str | Path | None = None,
     now: datetime | str | None = None,
-) -> dict[str, Any]:
-    """Validate a run and check its archive: the resolved config and what the window holds.
+) -> ReplayResult:
+    """Replay a run config over an archive (spec section 9).
 
-    This is what ``backtester run`` does until the replay engine exists: it never
-    pretends to have replayed anything (``"replayed": false``).
+    Raises :class:`~backtester.errors.ConfigError` for a rejected config. An archive that
+    cannot be read, or holds no market data for the window, gives a result with
+    ``status == "aborted"`` and the abort report, never one that looks complete.
+
+    >>> from backtester.sample import SAMPLE_ARCHIVE
+    >>> result = run("data/sample-run.json", archive=SAMPLE_ARCHIVE, now="2026-11-25T00:00:00Z")
+    >>> result.status, result.variants[0].ticks_skipped, result.variants[0].phantom_arbs
+    ('complete', 0, 8)
     """
-    resolved = validate_config(config, now=now)
-    with Archive.open(archive, read_only=True) as store:
-        summary = {
-            "archive": str(store.location),
-            "storage": store.storage,
-            "content_sha256": store.content_hash(),
-            "markets_in_window": store.market_summaries(start_ms=resolved.start_ms, end_ms=resolved.end_ms),
-        }
-    return {"replayed": False, "config": resolved.as_dict(), "archive": summary}
+    return replay(config, now=resolve_now(now), archive=archive)

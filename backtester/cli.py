@@ -137,19 +137,20 @@ def archive_export(archive: Path | None, out: Path) -> None:
 @_ARCHIVE
 @click.option("--now", default=None, help="The clock, ISO 8601 UTC [default: the wall clock].")
 def run_cmd(config_path: Path, archive: Path | None, now: str | None) -> None:
-    """Validate the run config and show what the archive holds for its window.
-
-    The replay itself is not built yet: the output says "replayed": false.
-    """
+    """Replay the run config over the archive and print the run's summary as JSON."""
     try:
         clock = api.resolve_now(now)
     except ValueError as exc:
         _fail(f"--now: {exc}", EXIT_REJECTED)
     with _exit_codes():
-        plan = api.prepare_run(config_path, archive=archive, now=clock)
-    for notice in plan["config"]["notices"]:
+        result = api.run(config_path, archive=archive, now=clock)
+    summary = result.summary()
+    for notice in summary["notices"]:
         click.echo(f"{notice['severity']} {notice['code']}: {notice['detail']}", err=True)
-    _emit(plan)
+    _emit(summary)
+    if result.abort_report is not None:
+        abort = result.abort_report
+        _fail(f"{abort['event_type']}: {abort['reason']}", EXIT_ARCHIVE_UNAVAILABLE)
 
 
 @main.group()

@@ -14,13 +14,18 @@ backtester makes is one of these exceptions::
           └── ImportRejected           one input file broke the contract; nothing of it imported
 
 Warnings are not exceptions; they stay on the run's record as :class:`Notice` values
-(``BACKTESTER_WINDOW_CLAMPED``, ``BACKTESTER_LARGE_SWEEP``).
+(``BACKTESTER_WINDOW_CLAMPED``, ``BACKTESTER_LARGE_SWEEP``, and ours below).
 
-``BACKTESTER_INVALID_CONFIG`` is the one code the spec does not name. The spec gives
-codes for a bad window, an unknown strategy and an oversized sweep, but a config can
-also be malformed (an unknown key, ``mode`` other than the locked ``replay``, a
-timestamp that does not parse, a sweep variant with a bad parameter). Those need a
-code too, and reusing one of the spec's codes for them would mislabel the failure.
+Three codes are ours, for situations the spec does not name; reusing one of its codes
+for them would mislabel what happened:
+
+* ``BACKTESTER_INVALID_CONFIG`` (HARD_REJECT): a malformed config (an unknown key,
+  ``mode`` other than the locked ``replay``, a timestamp that does not parse, a sweep
+  variant with a bad parameter);
+* ``BACKTESTER_FEE_ASSUMED`` (WARN): the run applied the config's ``fee_assumption`` to
+  markets whose fee schedule the archive does not know;
+* ``BACKTESTER_MARKET_SKIPPED`` (WARN): a market has data in the window but cannot be
+  replayed (no market record, so its two tokens are not known).
 """
 
 from __future__ import annotations
@@ -66,6 +71,8 @@ class ReasonCode(StrEnum):
     BACKTESTER_INTENT_REJECTED = "BACKTESTER_INTENT_REJECTED"
     BACKTESTER_RUN_QUEUE_FULL = "BACKTESTER_RUN_QUEUE_FULL"
     BACKTESTER_INVALID_CONFIG = "BACKTESTER_INVALID_CONFIG"
+    BACKTESTER_FEE_ASSUMED = "BACKTESTER_FEE_ASSUMED"
+    BACKTESTER_MARKET_SKIPPED = "BACKTESTER_MARKET_SKIPPED"
 
     @property
     def severity(self) -> Severity:
@@ -86,6 +93,8 @@ _SEVERITY = {
     ReasonCode.BACKTESTER_INTENT_REJECTED: Severity.INFO,
     ReasonCode.BACKTESTER_RUN_QUEUE_FULL: Severity.WARN,
     ReasonCode.BACKTESTER_INVALID_CONFIG: Severity.HARD_REJECT,
+    ReasonCode.BACKTESTER_FEE_ASSUMED: Severity.WARN,
+    ReasonCode.BACKTESTER_MARKET_SKIPPED: Severity.WARN,
 }
 
 _USER_MESSAGES = {

@@ -10,9 +10,13 @@ from backtester.config.model import (
     load_config,
     resolve_config,
 )
+from backtester.config.replay import CurveFees, FlatFees, RiskConfig
 from backtester.config.window import TimeExpr, format_ms, parse_time_expr, to_ms
 
 __all__ = [
+    "CurveFees",
+    "FlatFees",
+    "RiskConfig",
     "SWEEP_HARD_LIMIT",
     "SWEEP_WARN_LIMIT",
     "ResolvedRun",

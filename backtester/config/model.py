@@ -21,6 +21,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
+from backtester.config.replay import FeeAssumption, RiskConfig
 from backtester.config.window import TimeExpr, format_ms, parse_time_expr, to_ms
 from backtester.errors import ConfigError, Notice, ReasonCode
 
@@ -77,6 +78,13 @@ class RunConfig(BaseModel):
     start_ts: str | datetime = "now()-7d"
     end_ts: str | datetime = "now()"
     parameter_sweep: list[dict[str, Any]] = []
+    markets: list[str] | None = None
+    """Condition ids to replay; None replays every market with market data in the window."""
+    decision_clock: Literal["exchange", "receive"] = "exchange"
+    """``receive``: a message counts from the archiver's ``recv_ts_ms`` where it has one."""
+    fee_assumption: FeeAssumption | None = None
+    """Fee model for markets whose schedule the archive does not know; None skips them."""
+    risk: RiskConfig = RiskConfig()
 
     @field_validator("bot_id", "mode")
     @classmethod
@@ -144,6 +152,12 @@ class ResolvedRun:
             "parameter_variants": [
                 {"variant_id": v.variant_id, "params": v.params_dict()} for v in self.variants
             ],
+            "markets": self.config.markets,
+            "decision_clock": self.config.decision_clock,
+            "fee_assumption": (
+                self.config.fee_assumption.model_dump(mode="json") if self.config.fee_assumption else None
+            ),
+            "risk": self.config.risk.model_dump(mode="json"),
             "notices": [n.as_dict() for n in self.notices],
         }
 

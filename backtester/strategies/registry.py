@@ -12,14 +12,17 @@ registry is read-only within the backtester").
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from types import MappingProxyType
+from typing import Any
 
 from pydantic import BaseModel
 
-from backtester.strategies.params import SumToOneArbParams
+from backtester.strategies import fair_value_taker, sum_to_one_arb
+from backtester.strategies.base import DecisionView, Intent
+from backtester.strategies.params import FairValueTakerParams, SumToOneArbParams
 
 __all__ = ["ENTRY_POINT_GROUP", "StrategyRegistry", "StrategySpec", "default_registry"]
 
@@ -28,14 +31,17 @@ ENTRY_POINT_GROUP = "backtester.strategies"
 
 @dataclass(frozen=True)
 class StrategySpec:
-    """A registered strategy: its slug, its parameter model and a one-line summary.
+    """A registered strategy: its slug, parameter model, pure ``evaluate`` and a summary.
 
     The parameter model's defaults are the strategy's defaults: an empty
     ``parameter_sweep`` runs them, and each sweep entry overrides some of them.
+    ``evaluate(view, params)`` returns an :class:`~backtester.strategies.base.Intent` or
+    None, and must depend on nothing but its arguments.
     """
 
     slug: str
     params_model: type[BaseModel]
+    evaluate: Callable[[DecisionView, Any], Intent | None]
     summary: str
 
 
@@ -43,7 +49,15 @@ BUILTINS = (
     StrategySpec(
         slug="sum_to_one_arb",
         params_model=SumToOneArbParams,
-        summary="Buy one complete set when its legs cost less than 1 pUSD by min_edge_bps.",
+        evaluate=sum_to_one_arb.evaluate,
+        summary="Buy a set of tokens with a certain payout (complete set, neg-risk Yes basket, "
+        "No basket through conversion) when it costs less than the payout by min_edge_bps.",
+    ),
+    StrategySpec(
+        slug="fair_value_taker",
+        params_model=FairValueTakerParams,
+        evaluate=fair_value_taker.evaluate,
+        summary="Buy a token whose asks are below a fair value from archived signals by min_edge_bps.",
     ),
 )
 

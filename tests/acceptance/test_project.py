@@ -13,7 +13,7 @@ from pathlib import Path
 import backtester
 
 ROOT = Path(__file__).resolve().parents[2]
-STAGES = ["units", "errors", "config", "archive", "book", "strategies", "guards", "venue", "ledger",
+STAGES = ["units", "errors", "fees", "config", "archive", "book", "strategies", "guards", "venue", "ledger",
           "reports", "runs", "sample", "api", "cli"]  # fmt: skip
 
 
@@ -54,7 +54,7 @@ def test_public_api_is_pinned() -> None:
         "Archive", "ArchiveError", "ArchiveUnavailable", "BacktesterError", "ConfigError", "ImportOutcome",
         "ImportRejected", "Notice", "ReasonCode", "ResolvedRun", "RunConfig", "Severity", "StrategyRegistry",
         "StrategySpec", "Variant", "archive_info", "default_registry", "export_archive", "import_files",
-        "prepare_run", "resolve_now", "validate_config",
+        "ReplayResult", "resolve_now", "run", "validate_config",
     }  # fmt: skip
 
 

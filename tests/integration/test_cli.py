@@ -74,13 +74,16 @@ class TestImport:
 
 class TestRun:
     def test_sample_run(self, runner: CliRunner) -> None:
-        """run on the bundled sample validates and shows the window's markets, never claiming a replay."""
+        """run replays the bundled sample and prints the run's summary as JSON."""
         result = invoke(runner, "run", "--config", "data/sample-run.json", "--now", "2026-11-25T00:00:00Z")
         assert result.exit_code == 0, result.output
-        plan = json.loads(result.stdout)
-        assert plan["replayed"] is False
-        assert plan["config"]["start_ts"] == "2025-12-11T11:00:00Z"
-        assert len(plan["archive"]["markets_in_window"]) == 3
+        summary = json.loads(result.stdout)
+        assert (summary["status"], summary["mode"], summary["window_start"]) == (
+            "complete", "replay", "2025-12-11T00:00:00Z",
+        )  # fmt: skip
+        assert len(summary["markets"]) == 5
+        assert summary["variants"][0]["ticks_skipped"] == 0
+        assert "BACKTESTER_FEE_ASSUMED" in result.stderr
 
     def test_rejected_config_exit_2(self, runner: CliRunner, tmp_path: Path) -> None:
         """A rejected config exits 2 and prints its reason code on stderr."""
@@ -97,7 +100,7 @@ class TestRun:
         result = invoke(runner, "run", "--config", config, "--now", "2026-01-01T00:00:00Z")
         assert result.exit_code == 0
         assert "BACKTESTER_WINDOW_CLAMPED" in result.stderr
-        assert json.loads(result.stdout)["config"]["end_ts"] == "2026-01-01T00:00:00Z"
+        assert json.loads(result.stdout)["window_end"] == "2026-01-01T00:00:00Z"
 
     def test_bad_clock(self, runner: CliRunner) -> None:
         """--now must be an absolute UTC time."""

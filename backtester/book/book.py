@@ -1,0 +1,229 @@
+"""One token's order book, rebuilt from ``book`` snapshots and ``price_change`` updates.
+
+A :class:`TokenBook` is in one of three states (contract section 2):
+
+* ``full``: built from a ``book`` snapshot and every update after it, in order;
+* ``partial``: no snapshot yet, only updates (some recorders keep only level updates).
+  A level is known once an update has set it; levels never seen are unknown, not
+  empty; the top of book is what the messages' ``best_bid``/``best_ask`` say;
+* ``unknown``: sync was lost (a ``seq`` gap, or the book disagreeing with a message's
+  ``best_bid``/``best_ask``), or nothing was seen yet. It stays unknown until the next
+  ``book`` snapshot of the token: nothing is reconstructed or interpolated.
+
+Levels are kept in plain dicts (price -> size, micro-units) with the best price tracked
+incrementally: an update costs a dict store and a comparison; only removing the best
+level rescans that side. Sorted sides are built on demand and cached until the next
+change.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = ["BookState", "TokenBook"]
+
+
+class BookState(StrEnum):
+    FULL = "full"
+    PARTIAL = "partial"
+    UNKNOWN = "unknown"
+
+
+class TokenBook:
+    """The reconstructed book of one token. Prices and sizes are micro-units.
+
+    >>> book = TokenBook("7123")
+    >>> book.snapshot([480_000, 470_000], [1200, 310], [520_000, 530_000], [830, 95], ts_ms=1)
+    >>> book.best_bid, book.best_ask, book.state.value
+    (480000, 520000, 'full')
+    >>> book.set_level(is_bid=True, price=480_000, size=0, ts_ms=2)   # the best bid leaves
+    >>> book.best_bid, book.bids_sorted()
+    (470000, [(470000, 310)])
+    """
+
+    __slots__ = (
+        "_asks_cache",
+        "_bids_cache",
+        "asks",
+        "asset_id",
+        "best_ask",
+        "best_bid",
+        "bids",
+        "depth_limit",
+        "last_seq",
+        "reason",
+        "stamp_ms",
+        "state",
+        "top_ask",
+        "top_bid",
+    )
+
+    def __init__(self, asset_id: str) -> None:
+        self.asset_id = asset_id
+        self.bids: dict[int, int] = {}
+        self.asks: dict[int, int] = {}
+        self.best_bid: int | None = None
+        self.best_ask: int | None = None
+        # For partial books: the top of book the latest message stated (None: not stated).
+        self.top_bid: int | None = None
+        self.top_ask: int | None = None
+        self.state = BookState.UNKNOWN
+        self.reason = "no data yet"
+        self.stamp_ms: int | None = None
+        self.depth_limit: int | None = None
+        self.last_seq: int | None = None
+        self._bids_cache: list[tuple[int, int]] | None = None
+        self._asks_cache: list[tuple[int, int]] | None = None
+
+    # ------------------------------------------------------------ writing
+
+    def snapshot(
+        self,
+        bid_px: list[int],
+        bid_sz: list[int],
+        ask_px: list[int],
+        ask_sz: list[int],
+        *,
+        ts_ms: int,
+        depth_limit: int | None = None,
+    ) -> None:
+        """Replace the book with a full snapshot (levels best first, as archived)."""
+        self.bids = dict(zip(bid_px, bid_sz, strict=True))
+        self.asks = dict(zip(ask_px, ask_sz, strict=True))
+        self.best_bid = bid_px[0] if bid_px else None
+        self.best_ask = ask_px[0] if ask_px else None
+        self.top_bid = self.top_ask = None
+        self.state = BookState.FULL
+        self.reason = ""
+        self.stamp_ms = ts_ms
+        self.depth_limit = depth_limit
+        self._bids_cache = self._asks_cache = None
+
+    def set_level(
+        self, *, is_bid: bool, price: int, size: int, ts_ms: int, best_bid: int = -1, best_ask: int = -1
+    ) -> None:
+        """Apply one ``price_change`` entry: ``size`` is the new total (0 removes).
+
+        ``best_bid``/``best_ask`` (-1: not stated) are the top of book the message states
+        after its last entry for this token; when given they are checked (see
+        :meth:`check_top`).
+        """
+        self.apply(is_bid, price, size, ts_ms, best_bid, best_ask)
+
+    def apply(  # noqa: PLR0917 - positional on purpose: the replay's hot path calls it per update
+        self, is_bid: int, price: int, size: int, ts_ms: int, best_bid: int, best_ask: int
+    ) -> None:
+        """:meth:`set_level` with positional arguments (``is_bid`` truthy for a bid)."""
+        if self.state is BookState.UNKNOWN:
+            if self.stamp_ms is not None:
+                return  # lost sync: wait for the next snapshot
+            self.state = BookState.PARTIAL  # the stream starts without a snapshot
+            self.reason = ""
+        self.stamp_ms = ts_ms
+        if is_bid:
+            self._bids_cache = None
+            if size:
+                self.bids[price] = size
+                if self.best_bid is None or price > self.best_bid:
+                    self.best_bid = price
+            elif self.bids.pop(price, None) is not None and price == self.best_bid:
+                self.best_bid = max(self.bids) if self.bids else None
+        else:
+            self._asks_cache = None
+            if size:
+                self.asks[price] = size
+                if self.best_ask is None or price < self.best_ask:
+                    self.best_ask = price
+            elif self.asks.pop(price, None) is not None and price == self.best_ask:
+                self.best_ask = min(self.asks) if self.asks else None
+        if best_bid < 0 and best_ask < 0:
+            return
+        if self.state is BookState.PARTIAL:  # check_top's partial case, inline for speed
+            if best_bid >= 0:
+                self.top_bid = top = best_bid or None
+                if self.best_bid is not None and (top is None or self.best_bid > top):
+                    self._prune_bids(top)
+            if best_ask >= 0:
+                self.top_ask = top = best_ask if 0 < best_ask < 1_000_000 else None
+                if self.best_ask is not None and (top is None or self.best_ask < top):
+                    self._prune_asks(top)
+        else:
+            self.check_top(best_bid if best_bid >= 0 else None, best_ask if best_ask >= 0 else None)
+
+    def check_seq(self, seq: int) -> bool:
+        """Record a message's ``seq``; False (and sync lost) on a gap."""
+        last = self.last_seq
+        self.last_seq = seq
+        if last is not None and seq != last + 1 and self.state is not BookState.UNKNOWN:
+            self.lose_sync(f"seq gap: {last} then {seq} ({seq - last - 1} message(s) missing)")
+            return False
+        return True
+
+    def check_top(self, best_bid: int | None, best_ask: int | None) -> bool:
+        """Compare with a message's stated top of book (0 bid / 1 ask mean an empty side).
+
+        A full book that disagrees loses sync. A partial book takes the stated top as its
+        own (that is how a partial book knows its top) and drops known levels better than
+        it: those were taken by trades, which Polymarket reports in ``book`` messages a
+        level-update recorder does not keep, so they are stale. Returns False on a loss.
+        """
+        if self.state is BookState.PARTIAL:
+            if best_bid is not None:
+                self.top_bid = top = best_bid or None
+                if self.best_bid is not None and (top is None or self.best_bid > top):
+                    self._prune_bids(top)
+            if best_ask is not None:
+                self.top_ask = top = best_ask if 0 < best_ask < 1_000_000 else None
+                if self.best_ask is not None and (top is None or self.best_ask < top):
+                    self._prune_asks(top)
+            return True
+        if self.state is not BookState.FULL:
+            return True
+        if best_bid is not None and (best_bid or None) != self.best_bid:
+            self.lose_sync(f"best_bid disagreement: message says {best_bid}, book has {self.best_bid}")
+            return False
+        if best_ask is not None and (best_ask if 0 < best_ask < 1_000_000 else None) != self.best_ask:
+            self.lose_sync(f"best_ask disagreement: message says {best_ask}, book has {self.best_ask}")
+            return False
+        return True
+
+    def _prune_bids(self, top: int | None) -> None:
+        self.bids = {p: s for p, s in self.bids.items() if top is not None and p <= top}
+        self.best_bid = max(self.bids) if self.bids else None
+        self._bids_cache = None
+
+    def _prune_asks(self, top: int | None) -> None:
+        self.asks = {p: s for p, s in self.asks.items() if top is not None and p >= top}
+        self.best_ask = min(self.asks) if self.asks else None
+        self._asks_cache = None
+
+    def lose_sync(self, reason: str) -> None:
+        self.state = BookState.UNKNOWN
+        self.reason = reason
+        self.bids, self.asks = {}, {}
+        self.best_bid = self.best_ask = self.top_bid = self.top_ask = None
+        self._bids_cache = self._asks_cache = None
+
+    # ------------------------------------------------------------ reading
+
+    @property
+    def bid(self) -> int | None:
+        """Best bid: the book's own, or for a partial book the stated top."""
+        return self.top_bid if self.state is BookState.PARTIAL else self.best_bid
+
+    @property
+    def ask(self) -> int | None:
+        """Best ask: the book's own, or for a partial book the stated top."""
+        return self.top_ask if self.state is BookState.PARTIAL else self.best_ask
+
+    def bids_sorted(self) -> list[tuple[int, int]]:
+        """Known bid levels, best (highest) first."""
+        if self._bids_cache is None:
+            self._bids_cache = sorted(self.bids.items(), reverse=True)
+        return self._bids_cache
+
+    def asks_sorted(self) -> list[tuple[int, int]]:
+        """Known ask levels, best (lowest) first."""
+        if self._asks_cache is None:
+            self._asks_cache = sorted(self.asks.items())
+        return self._asks_cache

@@ -1,0 +1,6 @@
+"""Replay runs: the tick loop of one variant, and a whole run over its variants."""
+
+from backtester.runs.engine import Decision, VariantResult, run_variant
+from backtester.runs.replay import ReplayResult, new_run_id, replay
+
+__all__ = ["Decision", "ReplayResult", "VariantResult", "new_run_id", "replay", "run_variant"]

@@ -1,0 +1,373 @@
+"""The tick loop of one variant: apply the feed's events in order, and after every
+instant (one value of the decision clock) let the strategy decide for each market group
+the instant touched, then put its intent through the guard stack.
+
+No look-ahead: events are applied strictly in clock order, and a decision at clock t is
+taken after the last event stamped t and before the first event stamped later, so a
+view holds only what was stamped at or before t. All events of one instant are applied
+before deciding: Polymarket sends a change of one book as a pair of mirrored entries
+(one per token) in one frame, and a decision between the two halves would see a book
+that never existed.
+
+A group whose books lost sync (a ``seq`` gap or a top-of-book disagreement) is not
+decided until the next snapshot: each such tick is skipped and reported as
+``BACKTESTER_TICK_SKIPPED`` with the token and the reason. Ticks decided on partial
+books (a stream that never had a snapshot) are counted apart.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from pydantic import BaseModel
+
+from backtester.book.book import BookState, TokenBook
+from backtester.book.feed import ArchiveFeed, Kind, signal_values
+from backtester.book.market import MarketInfo, MarketView
+from backtester.config.replay import RiskConfig
+from backtester.errors import ReasonCode
+from backtester.guards.base import Guard, GuardContext, Outcome, combine
+from backtester.reports.envelopes import ReportIds, envelope, operations_report
+from backtester.strategies.base import DecisionView, Intent, Signal
+from backtester.strategies.registry import StrategySpec
+from backtester.units import format_micros
+
+__all__ = ["Decision", "VariantResult", "run_variant"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """An intent the guards let through (possibly reshaped), for the venue."""
+
+    ts_ms: int
+    trace_id: str
+    original_trace_id: str | None
+    intent: Intent
+    verdict: str
+
+
+@dataclass
+class VariantResult:
+    """What one variant's replay did."""
+
+    variant_id: int
+    params: dict[str, Any]
+    messages: int = 0
+    ticks_replayed: int = 0
+    ticks_skipped: int = 0
+    ticks_partial_book: int = 0
+    intents: int = 0
+    approved: int = 0
+    reshaped: int = 0
+    rejected: int = 0
+    phantom_arbs: int = 0
+    skipped_by_reason: Counter[str] = field(default_factory=Counter)
+    decisions: list[Decision] = field(default_factory=list)
+    reports: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "variant_id": self.variant_id,
+            "params": self.params,
+            "messages_applied": self.messages,
+            "ticks_replayed": self.ticks_replayed,
+            "ticks_skipped": self.ticks_skipped,
+            "ticks_partial_book": self.ticks_partial_book,
+            "skipped_by_reason": dict(sorted(self.skipped_by_reason.items())),
+            "intents": self.intents,
+            "approved": self.approved,
+            "reshaped": self.reshaped,
+            "rejected": self.rejected,
+            "phantom_arbs": self.phantom_arbs,
+        }
+
+
+class _Markets:
+    """Books, groups and market records of a run (records can change with time)."""
+
+    def __init__(self, records: dict[str, list[tuple[int, MarketInfo]]]) -> None:
+        self.records = records
+        self.books: dict[str, TokenBook] = {}
+        self.group_of_asset: dict[str, str] = {}
+        groups: dict[str, list[MarketInfo]] = {}
+        for history in records.values():
+            info = history[-1][1]
+            for token in info.tokens:
+                self.books[token] = TokenBook(token)
+                self.group_of_asset[token] = info.group
+            groups.setdefault(info.group, []).append(info)
+        self.groups = {
+            group: tuple(
+                sorted(infos, key=lambda m: (m.outcome_index is None, m.outcome_index, m.condition_id))
+            )
+            for group, infos in groups.items()
+        }
+        self._views: dict[str, tuple[tuple[MarketView, ...], tuple[TokenBook, ...]]] = {}
+        self._changing = {
+            info.group for history in records.values() if len(history) > 1 for _, info in history
+        }
+
+    def info_at(self, condition_id: str, ts_ms: int) -> MarketInfo:
+        history = self.records[condition_id]
+        current = history[0][1]
+        for effective, info in history:
+            if effective <= ts_ms:
+                current = info
+        return current
+
+    def views(self, group: str, ts_ms: int) -> tuple[tuple[MarketView, ...], tuple[TokenBook, ...]]:
+        """The group's market views at ``ts_ms`` and all their books.
+
+        Views read the live books, so they are built once per group and rebuilt only
+        for groups whose market records change over time.
+        """
+        cached = self._views.get(group)
+        if cached is not None and group not in self._changing:
+            return cached
+        views = []
+        for latest in self.groups[group]:
+            info = self.info_at(latest.condition_id, ts_ms)
+            views.append(MarketView(info, self.books[info.yes_token_id], self.books[info.no_token_id]))
+        books = tuple(book for view in views for book in (view.yes, view.no))
+        self._views[group] = (tuple(views), books)
+        return self._views[group]
+
+
+def run_variant(
+    feed: ArchiveFeed,
+    spec: StrategySpec,
+    params: BaseModel,
+    *,
+    variant_id: int,
+    run_id: str,
+    limits: RiskConfig,
+    guards: Sequence[Guard],
+) -> VariantResult:
+    """Replay ``feed`` once through ``spec`` with ``params`` (see the module docstring)."""
+    return _Replay(
+        feed, spec, params, ids=ReportIds(run_id, variant_id), limits=limits, guards=tuple(guards)
+    ).run()
+
+
+class _Replay:
+    def __init__(
+        self,
+        feed: ArchiveFeed,
+        spec: StrategySpec,
+        params: BaseModel,
+        *,
+        ids: ReportIds,
+        limits: RiskConfig,
+        guards: tuple[Guard, ...],
+    ) -> None:
+        self.feed = feed
+        self.spec = spec
+        self.params = params
+        self.ids = ids
+        self.limits = limits
+        self.guards = guards
+        self.markets = _Markets(feed.markets)
+        self.result = VariantResult(ids.variant_id, params.model_dump(mode="json"))
+        self.signals: dict[tuple[str, str], Signal] = {}
+        self.signal_view = MappingProxyType(self.signals)  # read-only, always current
+        self.live: dict[str, list[str]] = {}
+
+    def run(self) -> VariantResult:
+        books = self.markets.books
+        group_of = self.markets.group_of_asset
+        start = self.feed.start_ms
+        level, book_kind, signal, live_decision = Kind.LEVEL, Kind.BOOK, Kind.SIGNAL, Kind.LIVE_DECISION
+        clock = None
+        touched: set[str] = set()
+        applied = 0
+        for (
+            event_clock,
+            ts,
+            kind,
+            market,
+            asset,
+            seq,
+            is_bid,
+            price,
+            size,
+            best_bid,
+            best_ask,
+            extra,
+        ) in self.feed.events:
+            if event_clock != clock:
+                for group in sorted(touched):
+                    self.decide(group, clock)  # type: ignore[arg-type]
+                touched.clear()
+                clock = event_clock
+            if kind == level:
+                book = books.get(asset)
+                if book is None:
+                    continue
+                if seq >= 0:
+                    book.check_seq(seq)
+                book.apply(is_bid, price, size, ts, best_bid, best_ask)
+            elif kind == book_kind:
+                book = books.get(asset)
+                if book is None:
+                    continue
+                if seq >= 0:
+                    book.check_seq(seq)
+                bid_px, bid_sz, ask_px, ask_sz, (depth,) = extra
+                book.snapshot(
+                    bid_px, bid_sz, ask_px, ask_sz, ts_ms=ts, depth_limit=depth if depth >= 0 else None
+                )
+            elif kind == signal:
+                _take_signals(self.signals, market, ts, extra)
+                continue
+            elif kind == live_decision:
+                if extra:
+                    self.live.setdefault(market, []).append(extra)
+                continue
+            elif asset not in books:  # trades and tick-size changes of markets not replayed
+                continue
+            if event_clock >= start:
+                applied += 1
+                touched.add(group_of[asset])
+        for group in sorted(touched):
+            self.decide(group, clock)  # type: ignore[arg-type]
+        self.result.messages = applied
+        return self.result
+
+    def decide(self, group: str, clock: int) -> None:
+        ids, result = self.ids, self.result
+        views, books = self.markets.views(group, clock)
+        original = None
+        if self.live:
+            originals = [
+                t for m in views if m.info is not None for t in self.live.pop(m.info.condition_id, ())
+            ]
+            original = originals[-1] if originals else None
+        partial = False
+        for book in books:
+            state = book.state
+            if state is BookState.FULL:
+                continue
+            if state is BookState.PARTIAL:
+                partial = True
+            elif book.stamp_ms is not None:  # unknown after a loss of sync
+                self.skip(book, group, clock)
+                return
+        result.ticks_replayed += 1
+        result.ticks_partial_book += partial
+        view = DecisionView(clock, group, views, self.signal_view)
+        intent = self.spec.evaluate(view, self.params)
+        if intent is None:
+            return
+        result.intents += 1
+        votes = [guard.vote(intent, GuardContext(view, self.limits)) for guard in self.guards]
+        outcome = combine(intent, votes, view)
+        trace = ids.next("trace")
+        result.reports.append(
+            _decision_report(
+                ids, intent, outcome, trace=trace, clock=clock, original=original, params=result.params
+            )
+        )
+        for vote in votes:
+            payload = {**vote.as_payload(), "market_id": intent.legs[0].market_id}
+            result.reports.append(
+                envelope(
+                    "RiskVote",
+                    ids.next("vote"),
+                    trace_id=trace,
+                    replay_run_id=ids.run_id,
+                    ts_ms=clock,
+                    payload=payload,
+                    original_trace_id=original,
+                )
+            )
+        if outcome.verdict == "reject":
+            self.reject(intent, outcome, trace=trace, original=original, group=group, clock=clock)
+            return
+        result.approved += 1
+        result.reshaped += outcome.verdict == "reshape"
+        assert outcome.intent is not None
+        result.decisions.append(Decision(clock, trace, original, outcome.intent, outcome.verdict))
+
+    def skip(self, book: TokenBook, group: str, clock: int) -> None:
+        self.result.ticks_skipped += 1
+        self.result.skipped_by_reason[book.reason.split(":")[0]] += 1
+        self.result.reports.append(
+            operations_report(
+                self.ids.next("ops_backtester"), str(ReasonCode.BACKTESTER_TICK_SKIPPED),
+                replay_run_id=self.ids.run_id, ts_ms=clock, severity="WARN", tick_ts_ms=clock,
+                group=group, asset_id=book.asset_id, reason=book.reason,
+                parameter_variant=self.ids.variant_id,
+            )
+        )  # fmt: skip
+
+    def reject(
+        self, intent: Intent, outcome: Outcome, *, trace: str, original: str | None, group: str, clock: int
+    ) -> None:
+        self.result.rejected += 1
+        phantom = any(
+            v.reason and v.reason.startswith("phantom") for v in outcome.votes if v.vote == "reject"
+        )
+        self.result.phantom_arbs += phantom
+        self.result.reports.append(
+            operations_report(
+                self.ids.next("ops_backtester"), str(ReasonCode.BACKTESTER_INTENT_REJECTED),
+                replay_run_id=self.ids.run_id, ts_ms=clock, severity="INFO", tick_ts_ms=clock,
+                market_id=intent.legs[0].market_id, group=group, trace_id=trace,
+                original_trace_id=original, simulated_verdict="reject", phantom_arb=phantom,
+                reasons=list(outcome.reasons), risk_votes=[v.as_payload() for v in outcome.votes],
+                parameter_variant=self.ids.variant_id,
+            )
+        )  # fmt: skip
+
+
+def _take_signals(signals: dict[tuple[str, str], Signal], market: str, ts: int, payload: str) -> None:
+    for name, value in signal_values(payload).items():
+        old = signals.get((market, name))
+        first, first_ts = (old.first_value, old.first_ts_ms) if old else (value, ts)
+        signals[(market, name)] = Signal(value, ts, first, first_ts)
+
+
+def _decision_report(
+    ids: ReportIds,
+    intent: Intent,
+    outcome: Outcome,
+    *,
+    trace: str,
+    clock: int,
+    original: str | None,
+    params: dict[str, Any],
+) -> dict[str, Any]:
+    payload = {
+        "strategy": intent.strategy,
+        "market_id": intent.legs[0].market_id,
+        "params": params,
+        "intent": {
+            "kind": intent.kind,
+            "group": intent.group,
+            "legs": [
+                {
+                    "market_id": leg.market_id,
+                    "asset_id": leg.asset_id,
+                    "side": leg.side,
+                    "limit_price": format_micros(leg.limit_price),
+                    "shares": format_micros(leg.shares),
+                    "size_pusd": format_micros(leg.cost + leg.fee),
+                    "fee_pusd": format_micros(leg.fee),
+                    "book_stamp_ms": leg.book_stamp_ms,
+                }
+                for leg in intent.legs
+            ],
+            "payout_per_share_pusd": format_micros(intent.payout),
+            "expected_edge_bps": intent.edge_bps,
+            "reason": intent.reason,
+        },
+        "simulated_verdict": outcome.verdict,
+    }
+    return envelope(
+        "DecisionReport", ids.next("dec"), trace_id=trace, replay_run_id=ids.run_id, ts_ms=clock,
+        payload=payload, original_trace_id=original,
+    )  # fmt: skip

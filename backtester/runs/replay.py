@@ -1,0 +1,212 @@
+"""A replay run: validate, check the archive, read it once, replay each variant.
+
+A run that cannot read its archive, or finds no market data in its window, is aborted
+with ``BACKTESTER_ARCHIVE_UNAVAILABLE`` and an OperationsReport with
+``status="aborted"``; it never produces a result that looks complete.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ulid import ULID
+
+from backtester.archive import Archive
+from backtester.book.feed import ArchiveFeed
+from backtester.book.market import MarketInfo
+from backtester.config import ResolvedRun, RunConfig, resolve_config
+from backtester.config.window import format_ms
+from backtester.errors import ArchiveUnavailable, Notice, ReasonCode
+from backtester.fees import FeeModel
+from backtester.guards import default_guards
+from backtester.reports.envelopes import operations_report
+from backtester.runs.engine import VariantResult, run_variant
+from backtester.strategies.registry import StrategyRegistry, default_registry
+from backtester.units import parse_micros
+
+__all__ = ["ReplayResult", "new_run_id", "replay"]
+
+
+def new_run_id() -> str:
+    """``replay_<ULID>``: sortable by start time, unique across runs."""
+    return f"replay_{ULID()}"
+
+
+@dataclass
+class ReplayResult:
+    """A run's outcome: ``status`` is ``complete`` or ``aborted``."""
+
+    replay_run_id: str
+    status: str
+    run: ResolvedRun
+    markets: list[str] = field(default_factory=list)
+    variants: list[VariantResult] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
+    abort_report: dict[str, Any] | None = None
+
+    @property
+    def reports(self) -> list[dict[str, Any]]:
+        if self.abort_report is not None:
+            return [self.abort_report]
+        return [report for variant in self.variants for report in variant.reports]
+
+    def summary(self) -> dict[str, Any]:
+        """What the run did, per variant. (Fills, P&L and the spec's aggregate report
+        come with the venue simulation.)"""
+        out: dict[str, Any] = {
+            "replay_run_id": self.replay_run_id,
+            "status": self.status,
+            "mode": "replay",
+            "strategy": self.run.strategy,
+            "window_start": format_ms(self.run.start_ms),
+            "window_end": format_ms(self.run.end_ms),
+            "decision_clock": self.run.config.decision_clock,
+            "markets": self.markets,
+            "notices": [n.as_dict() for n in (*self.run.notices, *self.notices)],
+        }
+        if self.abort_report is not None:
+            out["abort"] = self.abort_report
+            return out
+        out["parameter_variants_run"] = len(self.variants)
+        out["variants"] = [v.summary() for v in self.variants]
+        return out
+
+
+def replay(
+    config: str | Path | Mapping[str, Any] | RunConfig,
+    *,
+    now: datetime,
+    archive: str | Path | None = None,
+    strategies: StrategyRegistry | None = None,
+    run_id: str | None = None,
+) -> ReplayResult:
+    """Validate ``config`` and replay it over ``archive``.
+
+    Raises :class:`~backtester.errors.ConfigError` for a rejected config; an archive
+    problem gives an aborted result instead (it is a run, and it is on the record).
+    """
+    registry = strategies if strategies is not None else default_registry()
+    run = resolve_config(config, now=now, strategies=registry)
+    run_id = run_id or new_run_id()
+    try:
+        store = Archive.open(archive, read_only=True)
+    except ArchiveUnavailable as exc:
+        return _aborted(run, run_id, exc.message)
+    with store:
+        markets, notices = _markets_to_replay(store, run)
+        if not markets:
+            return _aborted(run, run_id, "the archive holds no market data of a known market in the window")
+        feed = ArchiveFeed.load(
+            store,
+            markets,
+            start_ms=run.start_ms,
+            end_ms=run.end_ms,
+            receive_clock=run.config.decision_clock == "receive",
+        )
+    feed.markets, assumed = _with_fee_assumption(feed.markets, run)
+    if assumed:
+        notices.append(_assumption_notice(run, assumed))
+    spec = registry[run.strategy]
+    variants = [
+        run_variant(
+            feed,
+            spec,
+            variant.params,
+            variant_id=variant.variant_id,
+            run_id=run_id,
+            limits=run.config.risk,
+            guards=default_guards(),
+        )
+        for variant in run.variants
+    ]
+    return ReplayResult(run_id, "complete", run, markets, variants, notices)
+
+
+def _markets_to_replay(store: Archive, run: ResolvedRun) -> tuple[list[str], list[Notice]]:
+    """Markets with market data in the window (or the config's list), and their events'."""
+    chosen = run.config.markets
+    rows = store.con.execute(
+        f"""
+        SELECT DISTINCT market FROM (
+            SELECT market, ts_ms FROM md_book UNION ALL SELECT market, ts_ms FROM md_level
+            UNION ALL SELECT market, ts_ms FROM md_trade)
+        WHERE ts_ms BETWEEN {int(run.start_ms)} AND {int(run.end_ms)}
+        ORDER BY market
+        """
+    ).fetchall()
+    with_data = [r[0] for r in rows]
+    if chosen is not None:
+        with_data = [m for m in with_data if m in set(chosen)]
+    known = {
+        r[0]: r[1]
+        for r in store.con.execute(
+            "SELECT condition_id, any_value(neg_risk_market_id) FROM markets GROUP BY condition_id"
+        ).fetchall()
+    }
+    notices = [
+        Notice(ReasonCode.BACKTESTER_MARKET_SKIPPED, f"{m} has data in the window but no market record")
+        for m in with_data
+        if m not in known
+    ]
+    replayed = [m for m in with_data if m in known]
+    events = {known[m] for m in replayed if known[m]}
+    siblings = [m for m, event in known.items() if event in events and m not in replayed]
+    return sorted([*replayed, *siblings]), notices
+
+
+def _with_fee_assumption(
+    records: dict[str, list[tuple[int, MarketInfo]]], run: ResolvedRun
+) -> tuple[dict[str, list[tuple[int, MarketInfo]]], list[str]]:
+    assumption = run.config.fee_assumption
+    if assumption is None:
+        return records, []
+    if assumption.model == "flat_bps":
+        fees = FeeModel("flat_bps", rate_bps=assumption.fee_rate_bps)
+    else:
+        fees = FeeModel(
+            "curve",
+            rate=parse_micros(assumption.rate),
+            exponent=assumption.exponent,
+            taker_only=assumption.taker_only,
+            rebate_rate=parse_micros(assumption.rebate_rate),
+        )
+    assumed: list[str] = []
+    out = {}
+    for market, history in records.items():
+        new_history = []
+        for effective, info in history:
+            if not info.fees.known:
+                assumed.append(market)
+            new_history.append((effective, info if info.fees.known else replace(info, fees=fees)))
+        out[market] = new_history
+    return out, sorted(set(assumed))
+
+
+def _assumption_notice(run: ResolvedRun, markets: list[str]) -> Notice:
+    assumption = run.config.fee_assumption
+    assert assumption is not None
+    model = assumption.model_dump(mode="json")
+    return Notice(
+        ReasonCode.BACKTESTER_FEE_ASSUMED,
+        f"fee schedule not recorded for {len(markets)} market(s); assumed {model}",
+    )
+
+
+def _aborted(run: ResolvedRun, run_id: str, reason: str) -> ReplayResult:
+    report = operations_report(
+        f"ops_backtester_{run_id}_abort",
+        str(ReasonCode.BACKTESTER_ARCHIVE_UNAVAILABLE),
+        replay_run_id=run_id,
+        ts_ms=run.now_ms,
+        severity="HARD_REJECT",
+        status="aborted",
+        reason=reason,
+        strategy=run.strategy,
+        window_start=format_ms(run.start_ms),
+        window_end=format_ms(run.end_ms),
+    )
+    return ReplayResult(run_id, "aborted", run, abort_report=report)

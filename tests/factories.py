@@ -1,0 +1,77 @@
+"""Builders for GENERATED market views in unit tests: books and markets made up around
+real ids, so golden cases can be worked by hand. Nothing here is recorded data."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+
+from backtester.book import MarketInfo, MarketView, TokenBook
+from backtester.fees import FeeModel
+from backtester.strategies.base import DecisionView
+from backtester.units import parse_micros
+
+NO_FEE = FeeModel("flat_bps", rate_bps=0)
+CURVE_7 = FeeModel("curve", rate=70_000, exponent=1, taker_only=True, rebate_rate=200_000)
+
+
+def m(text: str) -> int:
+    """Micro-units of a decimal string."""
+    return parse_micros(text)
+
+
+def info(
+    cid: str = "0x" + "11" * 32,
+    *,
+    yes: str = "1" * 77,
+    no: str = "2" * 77,
+    fees: FeeModel = NO_FEE,
+    neg_risk: bool = False,
+    event: str | None = None,
+    index: int | None = None,
+    active: bool = True,
+    min_order: str | None = "5",
+    end_ms: int | None = None,
+) -> MarketInfo:
+    question_id = None
+    if event is not None and index is not None:
+        question_id = event[:-2] + f"{index:02x}"
+    return MarketInfo(
+        condition_id=cid, question="generated", yes_token_id=yes, yes_outcome="Yes", no_token_id=no,
+        no_outcome="No", neg_risk=neg_risk, neg_risk_market_id=event, question_id=question_id,
+        neg_risk_other=False, group_item_title=None, active=active, tick_size=m("0.01"),
+        min_order_size=m(min_order) if min_order else None, fees=fees, end_date_ms=end_ms,
+    )  # fmt: skip
+
+
+def book(
+    asset: str, bids: Iterable[tuple[str, str]] = (), asks: Iterable[tuple[str, str]] = (), *, ts: int = 1_000
+) -> TokenBook:
+    """A full book from (price, size) decimal strings, in any order."""
+    bid_levels = sorted(((m(p), m(s)) for p, s in bids), reverse=True)
+    ask_levels = sorted((m(p), m(s)) for p, s in asks)
+    result = TokenBook(asset)
+    bid_px, bid_sz = [p for p, _ in bid_levels], [s for _, s in bid_levels]
+    ask_px, ask_sz = [p for p, _ in ask_levels], [s for _, s in ask_levels]
+    result.snapshot(bid_px, bid_sz, ask_px, ask_sz, ts_ms=ts)
+    return result
+
+
+def mirrored(
+    market: MarketInfo, bids: Iterable[tuple[str, str]], asks: Iterable[tuple[str, str]], *, ts: int = 1_000
+) -> MarketView:
+    """A consistent market: the No book is the Yes book seen from the other side."""
+    bids, asks = list(bids), list(asks)
+
+    def flip(levels: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        return [(str(Decimal(1) - Decimal(p)), s) for p, s in levels]
+
+    yes_book = book(market.yes_token_id, bids, asks, ts=ts)
+    no_book = book(market.no_token_id, flip(asks), flip(bids), ts=ts)
+    return MarketView(market, yes_book, no_book)
+
+
+def view(*markets: MarketView, ts: int = 1_000, group: str | None = None, signals=None) -> DecisionView:
+    first = markets[0].info
+    assert first is not None
+    return DecisionView(ts, group or first.group, tuple(markets), signals or {})
