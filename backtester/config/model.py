@@ -12,6 +12,7 @@ than config, and the seam keeps the import direction one way.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -44,6 +45,7 @@ SWEEP_HARD_LIMIT = 200
 BOT_ID = "gov.backtester"
 LOCKED_MODE = "replay"
 _LOCKED = {"bot_id": BOT_ID, "mode": LOCKED_MODE}
+_CONDITION_ID = re.compile(r"0x[0-9a-fA-F]{64}\Z")
 
 
 class StrategyCatalog(Protocol):
@@ -94,6 +96,17 @@ class RunConfig(BaseModel):
             msg = f"{info.field_name} is locked to {expected!r} (spec section 8); got {value!r}"
             raise ValueError(msg)
         return value
+
+    @field_validator("markets")
+    @classmethod
+    def _condition_ids(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        bad = [m for m in value if not _CONDITION_ID.match(m)]
+        if bad:
+            msg = f"{bad[0]!r} is not a condition id (0x and 64 hex digits)"
+            raise ValueError(msg)
+        return sorted({m.lower() for m in value})
 
     @field_validator("start_ts", "end_ts", mode="before")
     @classmethod

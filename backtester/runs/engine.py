@@ -177,8 +177,10 @@ class _Replay:
         self.live: dict[str, list[str]] = {}
 
     def run(self) -> VariantResult:
-        books = self.markets.books
-        group_of = self.markets.group_of_asset
+        # token -> (its book, its decision group): one lookup per event on the hot path
+        slots = {
+            asset: (book, self.markets.group_of_asset[asset]) for asset, book in self.markets.books.items()
+        }
         start = self.feed.start_ms
         level, book_kind, signal, live_decision = Kind.LEVEL, Kind.BOOK, Kind.SIGNAL, Kind.LIVE_DECISION
         clock = None
@@ -199,21 +201,24 @@ class _Replay:
             extra,
         ) in self.feed.events:
             if event_clock != clock:
-                for group in sorted(touched):
-                    self.decide(group, clock)  # type: ignore[arg-type]
-                touched.clear()
+                if touched:
+                    for group in sorted(touched):
+                        self.decide(group, clock)  # type: ignore[arg-type]
+                    touched.clear()
                 clock = event_clock
             if kind == level:
-                book = books.get(asset)
-                if book is None:
+                slot = slots.get(asset)
+                if slot is None:
                     continue
+                book, group = slot
                 if seq >= 0:
                     book.check_seq(seq)
                 book.apply(is_bid, price, size, ts, best_bid, best_ask)
             elif kind == book_kind:
-                book = books.get(asset)
-                if book is None:
+                slot = slots.get(asset)
+                if slot is None:
                     continue
+                book, group = slot
                 if seq >= 0:
                     book.check_seq(seq)
                 bid_px, bid_sz, ask_px, ask_sz, (depth,) = extra
@@ -227,11 +232,14 @@ class _Replay:
                 if extra:
                     self.live.setdefault(market, []).append(extra)
                 continue
-            elif asset not in books:  # trades and tick-size changes of markets not replayed
-                continue
+            else:  # trades and tick-size changes
+                slot = slots.get(asset)
+                if slot is None:
+                    continue
+                group = slot[1]
             if event_clock >= start:
                 applied += 1
-                touched.add(group_of[asset])
+                touched.add(group)
         for group in sorted(touched):
             self.decide(group, clock)  # type: ignore[arg-type]
         self.result.messages = applied

@@ -218,6 +218,35 @@ class TestLocks:
         )
 
 
+class TestReplayBlocks:
+    def test_defaults(self) -> None:
+        """The replay blocks have documented defaults: every market, exchange clock,
+        no fee assumption, and the risk limits of RiskConfig."""
+        plan = resolve({}).as_dict()
+        assert (plan["markets"], plan["decision_clock"], plan["fee_assumption"]) == (None, "exchange", None)
+        assert plan["risk"]["max_book_skew_ms"] == 1000
+
+    def test_markets_must_be_condition_ids(self) -> None:
+        """A market that is not a condition id is named."""
+        error = rejected({"markets": ["0x1234"]})
+        assert (error.code, error.field) == (ReasonCode.BACKTESTER_INVALID_CONFIG, "markets")
+
+    @pytest.mark.parametrize(
+        ("block", "field"),
+        [
+            ({"decision_clock": "local"}, "decision_clock"),
+            ({"fee_assumption": {"model": "flat_bps", "fee_rate_bps": -1}}, "fee_assumption.flat_bps.fee_rate_bps"),  # noqa: E501
+            ({"fee_assumption": {"model": "percent"}}, "fee_assumption"),
+            ({"risk": {"max_book_skew_ms": -5}}, "risk.max_book_skew_ms"),
+            ({"risk": {"max_position": 5}}, "risk.max_position"),
+        ],
+    )
+    def test_bad_blocks(self, block: dict, field: str) -> None:
+        """Bad replay blocks are rejected naming the key."""
+        error = rejected(block)
+        assert (error.code, error.field) == (ReasonCode.BACKTESTER_INVALID_CONFIG, field)
+
+
 class TestLoading:
     def test_json_file_money_is_exact(self, tmp_path: Path) -> None:
         """Numbers in a JSON config are read as Decimal, never as binary floats."""
