@@ -99,7 +99,7 @@ def import_conversion(con: duckdb.DuckDBPyConnection, conv: Conversion) -> FileR
     with _unreadable_is_rejected(conv):
         sha = sha256_of(conv.inputs)
     key = file_key(conv.source_format, sha)
-    if con.execute("SELECT 1 FROM import_files WHERE file_key = ?", [key]).fetchone():
+    if schema.first_row(con.execute("SELECT 1 FROM import_files WHERE file_key = ?", [key])):
         return FileResult(str(conv.path), conv.source_format, sha, True, 0, {})
     con.execute("BEGIN TRANSACTION")
     try:
@@ -373,7 +373,7 @@ def _foreign_tokens(con: duckdb.DuckDBPyConnection, path: str) -> list[Problem]:
 
 
 def _has_rows(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return con.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is not None
+    return schema.first_row(con.execute(f"SELECT 1 FROM {table} LIMIT 1")) is not None
 
 
 # The tick grid of each token over time: market records (from their effective time),
@@ -519,5 +519,5 @@ def _merge(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, select: str) -> int:
-    row = con.execute(f"INSERT INTO {table} {select}").fetchone()
+    row = schema.first_row(con.execute(f"INSERT INTO {table} {select}"))
     return int(row[0]) if row else 0

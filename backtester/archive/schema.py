@@ -13,11 +13,13 @@ BIGINT), so it does not depend on the order in which files were imported.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 
 __all__ = [
     "CONTENT_TABLES",
+    "first_row",
     "SCHEMA_VERSION",
     "TABLES",
     "Table",
@@ -221,6 +223,16 @@ CONTENT_TABLES = (MARKETS, MD_BOOK, MD_LEVEL, MD_TRADE, MD_TICK, REPORTS)
 """Tables whose rows make up the archive's content (and its content hash)."""
 
 TABLES = (*CONTENT_TABLES, IMPORT_FILES)
+
+
+def first_row(result: Any) -> tuple[Any, ...] | None:
+    """The first row of a query result, reading the result to its end.
+
+    DuckDB 2 keeps a result open until a fetch returns nothing, and refuses relation
+    queries on the connection meanwhile: ``fetchone`` alone would leave it open.
+    """
+    rows = result.fetchall()
+    return rows[0] if rows else None
 
 
 def ddl() -> list[str]:

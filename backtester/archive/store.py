@@ -120,7 +120,7 @@ class Archive:
                 self.con.execute(stmt)
             self.con.execute("INSERT INTO archive_meta VALUES ('schema_version', ?)", [schema.SCHEMA_VERSION])
         self._check_version(
-            self.con.execute("SELECT value FROM archive_meta WHERE key = 'schema_version'").fetchone()
+            schema.first_row(self.con.execute("SELECT value FROM archive_meta WHERE key = 'schema_version'"))
         )
 
     def _check_version(self, row: tuple[Any, ...] | None) -> None:
@@ -221,7 +221,7 @@ class Archive:
         if staging.exists():
             shutil.rmtree(staging)
         staging.mkdir(parents=True)
-        threads = self.con.execute("SELECT current_setting('threads')").fetchone()
+        threads = schema.first_row(self.con.execute("SELECT current_setting('threads')"))
         self.con.execute("SET threads = 1")  # one file per partition, written in order
         try:
             for table in schema.TABLES:
@@ -242,7 +242,7 @@ class Archive:
                           if c in table.column_names)  # fmt: skip
         dest = root / table.name
         if table.time_column:
-            rows = self.con.execute(f"SELECT count(*) FROM {table.name}").fetchone()
+            rows = schema.first_row(self.con.execute(f"SELECT count(*) FROM {table.name}"))
             if not rows or not rows[0]:
                 return
             self.con.execute(
@@ -268,7 +268,7 @@ class Archive:
         """
         parts = [f"schema {schema.SCHEMA_VERSION}"]
         parts += [f"{table.name} {self._table_hash(table)}" for table in schema.CONTENT_TABLES]
-        row = self.con.execute("SELECT sha256(?)", ["\n".join(parts)]).fetchone()
+        row = schema.first_row(self.con.execute("SELECT sha256(?)", ["\n".join(parts)]))
         return str(row[0]) if row else ""
 
     def _table_hash(self, table: schema.Table) -> str:
@@ -280,14 +280,16 @@ class Archive:
             if table.time_column
             else "''"
         )
-        row = self.con.execute(
-            f"""
+        row = schema.first_row(
+            self.con.execute(
+                f"""
             SELECT coalesce(sha256(string_agg(h, '' ORDER BY h)), '') FROM (
               SELECT sha256(string_agg(rh, '' ORDER BY rh)) AS h FROM (
                 SELECT coalesce({group}, '') AS g, sha256({text}) AS rh FROM {table.name})
               GROUP BY g)
             """
-        ).fetchone()
+            )
+        )
         return str(row[0]) if row else ""
 
     def info(self) -> dict[str, Any]:
@@ -313,7 +315,7 @@ class Archive:
         }
 
     def _count(self, table: str) -> int:
-        row = self.con.execute(f"SELECT count(*) FROM {table}").fetchone()
+        row = schema.first_row(self.con.execute(f"SELECT count(*) FROM {table}"))
         return int(row[0]) if row else 0
 
     def market_summaries(

@@ -54,12 +54,14 @@ class TokenBook:
         "reason",
         "stamp_ms",
         "state",
+        "tick",
         "top_ask",
         "top_bid",
     )
 
-    def __init__(self, asset_id: str) -> None:
+    def __init__(self, asset_id: str, tick: int | None = None) -> None:
         self.asset_id = asset_id
+        self.tick = tick  # the price grid in force (micro-units): market record, then tick_size_change
         self.bids: dict[int, int] = {}
         self.asks: dict[int, int] = {}
         self.best_bid: int | None = None

@@ -97,7 +97,7 @@ class _Markets:
         for history in records.values():
             info = history[-1][1]
             for token in info.tokens:
-                self.books[token] = TokenBook(token)
+                self.books[token] = TokenBook(token, history[0][1].tick_size)
                 self.group_of_asset[token] = info.group
             groups.setdefault(info.group, []).append(info)
         self.groups = {
@@ -183,6 +183,7 @@ class _Replay:
         }
         start = self.feed.start_ms
         level, book_kind, signal, live_decision = Kind.LEVEL, Kind.BOOK, Kind.SIGNAL, Kind.LIVE_DECISION
+        tick_size = Kind.TICK_SIZE
         clock = None
         touched: set[str] = set()
         applied = 0
@@ -236,7 +237,9 @@ class _Replay:
                 slot = slots.get(asset)
                 if slot is None:
                     continue
-                group = slot[1]
+                book, group = slot
+                if kind == tick_size:
+                    book.tick = price  # the feed carries the new tick in the price column
             if event_clock >= start:
                 applied += 1
                 touched.add(group)

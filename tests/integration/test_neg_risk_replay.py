@@ -30,6 +30,7 @@ CONFIG = {"start_ts": "2025-01-16T00:00:00Z", "end_ts": "2025-01-17T00:00:00Z"}
 
 def books(market: str, yes: str, no: str, ts: int, *, bid: int, ask: int) -> list[dict]:
     """A Yes book (bid, ask in thousandths) and its mirror on the No token."""
+
     def side(price: int) -> list[dict]:
         return [{"price": format_micros(price * 1000), "size": "200"}]
 

@@ -11,8 +11,14 @@ from typing import Any
 import pytest
 
 from backtester.archive import Archive, contract_conversion
+from backtester.book.feed import ArchiveFeed
+from backtester.config import RiskConfig
+from backtester.reports import ReportIds
 from backtester.runs import replay
+from backtester.runs.engine import _Replay
 from backtester.sample import SAMPLE_ARCHIVE
+from backtester.strategies import default_registry
+from backtester.strategies.params import SumToOneArbParams
 from tests.conftest import T0, TRUMP_MARKET, TRUMP_NO, TRUMP_YES, book, market_record
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
@@ -123,6 +129,30 @@ class TestReports:
         decision = next(r for r in variant.reports if r.get("report_kind") == "DecisionReport")
         assert decision["original_trace_id"] == "tr_live_1"
         assert variant.phantom_arbs == 1  # the two books disagree: a phantom, rejected
+
+    def test_phantom_from_books_stamped_apart(self, archive_of) -> None:
+        """Yes and No both offered at 0.49 but the No book was read 5 s after the Yes
+        book: the set at 0.98 is a phantom, rejected by the skew guard and counted."""
+        yes = book(ts=T0, bids=[("0.47", "100")], asks=[("0.49", "100")])
+        no = book(asset=TRUMP_NO, ts=T0 + 5_000, bids=[("0.47", "100")], asks=[("0.49", "100")])
+        variant = run(archive_of(market_record(), yes, no), fee_assumption=NO_FEE).variants[0]
+        [rejected] = [r for r in variant.reports if r.get("event_type") == "BACKTESTER_INTENT_REJECTED"]
+        assert rejected["reasons"] == ["bookskewguard: phantom: legs priced from books stamped 5000 ms apart"]
+        assert (variant.phantom_arbs, variant.approved) == (1, 0)
+
+    def test_tick_size_change_moves_the_grid(self, archive_of, tmp_path) -> None:
+        """A tick_size_change sets the token's grid from its time on."""
+        change_tick = {"event_type": "tick_size_change", "market": TRUMP_MARKET, "asset_id": TRUMP_YES}
+        change_tick |= {"timestamp": str(T0 + 1), "old_tick_size": "0.01", "new_tick_size": "0.001"}
+        path = archive_of(market_record(), book(ts=T0), change_tick)
+        with Archive.open(path, read_only=True) as store:
+            feed = ArchiveFeed.load(store, [TRUMP_MARKET], start_ms=T0 - 1, end_ms=T0 + 10)
+        loop = _Replay(feed, default_registry()["sum_to_one_arb"], SumToOneArbParams(),
+                       ids=ReportIds("r", 0), limits=RiskConfig(), guards=())  # fmt: skip
+        assert loop.markets.books[TRUMP_YES].tick == 10_000
+        loop.run()
+        assert loop.markets.books[TRUMP_YES].tick == 1_000
+        assert loop.markets.books[TRUMP_NO].tick == 10_000
 
     def test_receive_clock(self, archive_of) -> None:
         """With decision_clock=receive a message counts from its recv_ts_ms."""

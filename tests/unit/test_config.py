@@ -235,7 +235,10 @@ class TestReplayBlocks:
         ("block", "field"),
         [
             ({"decision_clock": "local"}, "decision_clock"),
-            ({"fee_assumption": {"model": "flat_bps", "fee_rate_bps": -1}}, "fee_assumption.flat_bps.fee_rate_bps"),  # noqa: E501
+            (
+                {"fee_assumption": {"model": "flat_bps", "fee_rate_bps": -1}},
+                "fee_assumption.flat_bps.fee_rate_bps",
+            ),
             ({"fee_assumption": {"model": "percent"}}, "fee_assumption"),
             ({"risk": {"max_book_skew_ms": -5}}, "risk.max_book_skew_ms"),
             ({"risk": {"max_position": 5}}, "risk.max_position"),

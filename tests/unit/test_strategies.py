@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from importlib.metadata import EntryPoint
 
 import pytest
 
 from backtester.book import MarketView
-from backtester.strategies import default_registry
-from backtester.strategies.base import Signal
+from backtester.strategies import ENTRY_POINT_GROUP, StrategySpec, default_registry
+from backtester.strategies import registry as registry_module
+from backtester.strategies.base import DecisionView, Signal
 from backtester.strategies.fair_value_taker import evaluate as fair_value
 from backtester.strategies.params import FairValueTakerParams, SumToOneArbParams
 from backtester.strategies.sum_to_one_arb import evaluate as arb
@@ -189,3 +191,24 @@ def test_strategies_are_pure(slug: str) -> None:
     assert spec.evaluate(view(pair, signals=signals), params) == spec.evaluate(
         view(pair, signals=signals), params
     )
+
+
+def test_a_desk_registers_a_strategy_through_an_entry_point(monkeypatch) -> None:
+    """A strategy exposed under the backtester.strategies entry-point group joins the
+    registry without touching the core."""
+    plugin = EntryPoint(
+        name="desk_arb", value="tests.unit.test_strategies:DESK_SPEC", group=ENTRY_POINT_GROUP
+    )
+    monkeypatch.setattr(
+        registry_module, "entry_points", lambda group: [plugin] if group == ENTRY_POINT_GROUP else []
+    )
+    registry = registry_module.default_registry()
+    assert "desk_arb" in registry
+    assert registry.params_model("desk_arb") is SumToOneArbParams
+
+
+def _never(view: DecisionView, params: SumToOneArbParams) -> None:
+    return None
+
+
+DESK_SPEC = StrategySpec("desk_arb", SumToOneArbParams, _never, "a desk's own strategy (test plugin)")
