@@ -32,6 +32,7 @@ def info(
     active: bool = True,
     min_order: str | None = "5",
     end_ms: int | None = None,
+    outcomes: int | None = None,
 ) -> MarketInfo:
     question_id = None
     if event is not None and index is not None:
@@ -41,6 +42,7 @@ def info(
         no_outcome="No", neg_risk=neg_risk, neg_risk_market_id=event, question_id=question_id,
         neg_risk_other=False, group_item_title=None, active=active, tick_size=m("0.01"),
         min_order_size=m(min_order) if min_order else None, fees=fees, end_date_ms=end_ms,
+        neg_risk_outcomes=outcomes,
     )  # fmt: skip
 
 

@@ -504,6 +504,7 @@ class ContractParser:
         effective = obj.get("effective_ts_ms")
         effective = 0 if effective is None else _ts(effective, "effective_ts_ms")
         end_date = obj.get("end_date")
+        outcomes = obj.get("neg_risk_outcomes")
         row = (
             condition_id, effective,
             _opt_text(obj.get("question"), "question") or "",
@@ -516,6 +517,7 @@ class ContractParser:
             min_size,
             *self._fees(obj),
             None if end_date is None else _iso_ms(end_date, "end_date"),
+            None if outcomes is None else _integer(outcomes, "neg_risk_outcomes", minimum=2, maximum=10_000),
             _opt_text(obj.get("provenance"), "provenance"),
         )  # fmt: skip
         content = _sha(canonical_json([str(v) if v is not None else None for v in row]))

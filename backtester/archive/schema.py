@@ -26,7 +26,7 @@ __all__ = [
     "ddl",
 ]
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 _ARROW = {
     "VARCHAR": pa.string(),
@@ -108,12 +108,14 @@ MARKETS = Table(
         ("fee_taker_only", "BOOLEAN"),
         ("fee_rebate_rate", "BIGINT"),
         ("end_date_ms", "BIGINT"),
+        ("neg_risk_outcomes", "INTEGER"),
         ("provenance", "VARCHAR"),
         ("content_sha256", "VARCHAR"),
         *_POSITION,
     ),
     "One binary market per (condition_id, effective_ts_ms); effective_ts_ms 0 = from the start. "
-    "fee_model is flat_bps, curve, none, or unknown (an adapter's source did not say).",
+    "fee_model is flat_bps, curve, none, or unknown (an adapter's source did not say). "
+    "neg_risk_outcomes: how many outcomes the event has in all, when the source says.",
     primary_key=("condition_id", "effective_ts_ms"),
     market_column="condition_id",
     position_is_content=False,

@@ -152,6 +152,32 @@ class TokenBook:
         else:
             self.check_top(best_bid if best_bid >= 0 else None, best_ask if best_ask >= 0 else None)
 
+    def trade(self, *, taker_buys: bool, price: int, size: int) -> None:
+        """A trade of ``size`` at ``price``: on a partial book, the known level it hit shrinks.
+
+        Full books are left alone: Polymarket follows a trade with a ``book`` snapshot (and
+        level updates carry absolute sizes). A level-update recorder may keep neither, so a
+        partial book would otherwise keep shares a trade already took.
+        """
+        if self.state is not BookState.PARTIAL:
+            return
+        side = self.asks if taker_buys else self.bids
+        left = side.get(price)
+        if left is None:
+            return
+        if left > size:
+            side[price] = left - size
+        else:
+            del side[price]
+            if taker_buys and price == self.best_ask:
+                self.best_ask = min(side) if side else None
+            elif not taker_buys and price == self.best_bid:
+                self.best_bid = max(side) if side else None
+        if taker_buys:
+            self._asks_cache = None
+        else:
+            self._bids_cache = None
+
     def check_seq(self, seq: int) -> bool:
         """Record a message's ``seq``; False (and sync lost) on a gap."""
         last = self.last_seq

@@ -11,8 +11,10 @@ applied, so the order between tokens within one millisecond does not change a
 decision; within a token it is the contract's.
 
 Warm-up: a token's state at the window start is built from its newest ``book`` before
-the start and every update after it (or, for a stream that never had a snapshot, from
+the start and every message after it (or, for a stream that never had a snapshot, from
 its first update); those events are applied before the window without decisions.
+Trades are among them, so the ``seq`` chain, which counts every message of a token, has
+no false gaps.
 """
 
 from __future__ import annotations
@@ -72,14 +74,16 @@ book_clock AS (
 warm AS (  -- each token's newest snapshot before the window start
     SELECT asset_id, max(clock) AS since FROM book_clock WHERE clock < $start GROUP BY asset_id),
 rows AS (
-    SELECT clock, ts_ms, 0 AS kind, market, asset_id, seq, -1 AS is_bid, -1 AS price, -1 AS size,
-           -1 AS best_bid, -1 AS best_ask, file_key, line, elem, 0 AS entry,
+    -- sort_seq orders a token's messages; seq is what the engine checks: given once per
+    -- message and token (on its first entry), since seq counts messages, not entries.
+    SELECT clock, ts_ms, 0 AS kind, market, asset_id, seq AS sort_seq, seq, -1 AS is_bid, -1 AS price,
+           -1 AS size, -1 AS best_bid, -1 AS best_ask, file_key, line, elem, 0 AS entry,
            [bid_px, bid_sz, ask_px, ask_sz, [coalesce(depth_limit, -1)]] AS lists, NULL AS text
     FROM book_clock
     UNION ALL
-    -- A message's seq is checked at its first entry for a token, its stated top of book
-    -- at its last entry for that token (once that token's changes are all applied).
-    SELECT {clock}, ts_ms, 1, market, asset_id,
+    -- A message's stated top of book is checked at its last entry for a token (once that
+    -- token's changes are all applied).
+    SELECT {clock}, ts_ms, 1, market, asset_id, seq,
            CASE WHEN row_number() OVER (PARTITION BY file_key, line, elem, asset_id ORDER BY entry) = 1
                 THEN seq END,
            CASE WHEN side = 'BUY' THEN 1 ELSE 0 END, price, size,
@@ -90,16 +94,16 @@ rows AS (
                     AS last
           FROM md_level WHERE market IN (SELECT market FROM chosen))
     UNION ALL
-    SELECT {clock}, ts_ms, 2, market, asset_id, seq, CASE WHEN side = 'BUY' THEN 1 ELSE 0 END, price, size,
-           -1, -1, file_key, line, elem, 0, NULL, tx_hash
-    FROM md_trade WHERE market IN (SELECT market FROM chosen) AND {clock} >= $start
+    SELECT {clock}, ts_ms, 2, market, asset_id, seq, seq, CASE WHEN side = 'BUY' THEN 1 ELSE 0 END, price,
+           size, -1, -1, file_key, line, elem, 0, NULL, tx_hash
+    FROM md_trade WHERE market IN (SELECT market FROM chosen)
     UNION ALL
-    SELECT {clock}, ts_ms, 3, market, asset_id, seq, -1, new_tick, -1, -1, -1, file_key, line, elem, 0,
+    SELECT {clock}, ts_ms, 3, market, asset_id, seq, seq, -1, new_tick, -1, -1, -1, file_key, line, elem, 0,
            NULL, NULL
     FROM md_tick WHERE market IN (SELECT market FROM chosen)
     UNION ALL
-    SELECT ts_ms, ts_ms, 4, market_id, asset_id, -1, -1, -1, -1, -1, -1, file_key, line, elem, 0, NULL,
-           payload
+    SELECT ts_ms, ts_ms, 4, market_id, asset_id, NULL, NULL, -1, -1, -1, -1, -1, file_key, line, elem, 0,
+           NULL, payload
     FROM reports WHERE report_kind = 'ObservationReport' AND market_id IN (SELECT market FROM chosen)
       AND (ts_ms >= $start OR report_id IN (
           SELECT report_id FROM (
@@ -108,7 +112,8 @@ rows AS (
                 AND market_id IN (SELECT market FROM chosen))
           QUALIFY row_number() OVER (PARTITION BY market_id, name ORDER BY ts_ms DESC, report_id DESC) = 1))
     UNION ALL
-    SELECT ts_ms, ts_ms, 5, market_id, NULL, -1, -1, -1, -1, -1, -1, file_key, line, elem, 0, NULL, trace_id
+    SELECT ts_ms, ts_ms, 5, market_id, NULL, NULL, NULL, -1, -1, -1, -1, -1, file_key, line, elem, 0, NULL,
+           trace_id
     FROM reports WHERE report_kind = 'DecisionReport' AND market_id IN (SELECT market FROM chosen)
       AND ts_ms >= $start)
 SELECT r.clock, r.ts_ms, r.kind, r.market, r.asset_id, coalesce(r.seq, -1) AS seq, r.is_bid, r.price,
@@ -116,7 +121,7 @@ SELECT r.clock, r.ts_ms, r.kind, r.market, r.asset_id, coalesce(r.seq, -1) AS se
 FROM rows r LEFT JOIN warm w ON w.asset_id = r.asset_id
 WHERE r.clock <= $end
   AND (r.clock >= $start OR r.kind = 3 OR r.kind = 4 OR r.clock >= coalesce(w.since, -9223372036854775808))
-ORDER BY r.clock, r.asset_id NULLS FIRST, r.seq NULLS LAST, r.file_key, r.line, r.elem, r.entry
+ORDER BY r.clock, r.asset_id NULLS FIRST, r.sort_seq NULLS LAST, r.file_key, r.line, r.elem, r.entry
 """
 
 
@@ -211,6 +216,7 @@ def load_markets(archive: Archive, markets: Sequence[str]) -> dict[str, list[tup
                 rebate_rate=row["fee_rebate_rate"],
             ),
             end_date_ms=row["end_date_ms"],
+            neg_risk_outcomes=row["neg_risk_outcomes"],
         )
         out.setdefault(info.condition_id, []).append((row["effective_ts_ms"], info))
     return out

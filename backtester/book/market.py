@@ -41,6 +41,8 @@ class MarketInfo:
     min_order_size: int | None
     fees: FeeModel
     end_date_ms: int | None
+    neg_risk_outcomes: int | None = None
+    """How many outcomes the neg-risk event has in all (None: the source did not say)."""
 
     @property
     def tokens(self) -> tuple[str, str]:

@@ -12,30 +12,29 @@ __all__ = ["BookSkewGuard", "LiquidityGuard", "PortfolioGuard", "PriceGuard", "d
 
 
 class BookSkewGuard:
-    """Rejects intents priced off books that were not read at one moment.
+    """Rejects intents priced off a market whose two books were not read at one moment.
 
-    Two cases, both the spec's latency artefact: legs whose books were last stamped
-    more than ``max_book_skew_ms`` apart, and a complete set of one market whose Yes
-    and No books disagree as mirrors (they must be one book seen from two sides; if they
-    are not, they were read at different moments, whatever their stamps say). Such a set
-    below 1 pUSD is a phantom.
+    The Yes and No books of a market are one book seen from two sides, so each market a
+    leg touches must show that: books stamped more than ``max_book_skew_ms`` apart, or
+    views that disagree as mirrors, were read at different moments, and anything priced
+    off them (the binary YES + NO < 1 above all) is a phantom. A view that cannot be
+    checked (a partial book that has not stated its top) is rejected too. Books of
+    different markets are not compared by stamp: a streamed book that has not changed is
+    current, whenever it last changed.
     """
 
     name = "bookskewguard"
 
     def vote(self, intent: Intent, ctx: GuardContext) -> Vote:
-        stamps = [leg.book_stamp_ms for leg in intent.legs if leg.book_stamp_ms is not None]
-        if stamps and max(stamps) - min(stamps) > ctx.limits.max_book_skew_ms:
-            skew = max(stamps) - min(stamps)
-            return Vote(
-                self.name, "reject", reason=f"phantom: legs priced from books stamped {skew} ms apart"
-            )
-        by_market: dict[str, int] = {}
-        for leg in intent.legs:
-            by_market[leg.market_id] = by_market.get(leg.market_id, 0) + 1
+        touched = set(intent.market_ids)
         for market in ctx.view.markets:
-            if market.info is None or by_market.get(market.info.condition_id, 0) < 2:
+            if market.info is None or market.info.condition_id not in touched:
                 continue
+            skew = market.skew_ms
+            if skew is not None and skew > ctx.limits.max_book_skew_ms:
+                return Vote(
+                    self.name, "reject", reason=f"phantom: the Yes and No books were stamped {skew} ms apart"
+                )
             consistent = market.mirror_consistent()
             if consistent is False:
                 return Vote(

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -93,6 +93,7 @@ class _Markets:
         self.records = records
         self.books: dict[str, TokenBook] = {}
         self.group_of_asset: dict[str, str] = {}
+        self.group_of_market = {cid: history[-1][1].group for cid, history in records.items()}
         groups: dict[str, list[MarketInfo]] = {}
         for history in records.values():
             info = history[-1][1]
@@ -153,6 +154,15 @@ def run_variant(
     ).run()
 
 
+@dataclass
+class _Latest:
+    """The reports of a group's latest decided tick, for linking a live decision to it."""
+
+    reports: list[dict[str, Any]]
+    decision: int | None
+    linked: bool = False
+
+
 class _Replay:
     def __init__(
         self,
@@ -174,7 +184,12 @@ class _Replay:
         self.result = VariantResult(ids.variant_id, params.model_dump(mode="json"))
         self.signals: dict[tuple[str, str], Signal] = {}
         self.signal_view = MappingProxyType(self.signals)  # read-only, always current
-        self.live: dict[str, list[str]] = {}
+        # pUSD committed per market by approved intents: what the portfolio guard sees.
+        # (Positions come from fills, which the venue simulation adds.)
+        self.exposure: dict[str, int] = {}
+        self.exposure_view = MappingProxyType(self.exposure)
+        self.latest: dict[str, _Latest | None] = {}
+        self.live: list[tuple[str, str]] = []
 
     def run(self) -> VariantResult:
         # token -> (its book, its decision group): one lookup per event on the hot path
@@ -183,7 +198,7 @@ class _Replay:
         }
         start = self.feed.start_ms
         level, book_kind, signal, live_decision = Kind.LEVEL, Kind.BOOK, Kind.SIGNAL, Kind.LIVE_DECISION
-        tick_size = Kind.TICK_SIZE
+        trade = Kind.TRADE
         clock = None
         touched: set[str] = set()
         applied = 0
@@ -202,10 +217,7 @@ class _Replay:
             extra,
         ) in self.feed.events:
             if event_clock != clock:
-                if touched:
-                    for group in sorted(touched):
-                        self.decide(group, clock)  # type: ignore[arg-type]
-                    touched.clear()
+                self.end_instant(touched, clock)
                 clock = event_clock
             if kind == level:
                 slot = slots.get(asset)
@@ -230,33 +242,57 @@ class _Replay:
                 _take_signals(self.signals, market, ts, extra)
                 continue
             elif kind == live_decision:
-                if extra:
-                    self.live.setdefault(market, []).append(extra)
+                if extra and event_clock >= start:
+                    self.live.append((market, extra))
                 continue
-            else:  # trades and tick-size changes
+            else:  # trades and tick-size changes: messages of the token's stream too
                 slot = slots.get(asset)
                 if slot is None:
                     continue
                 book, group = slot
-                if kind == tick_size:
+                if seq >= 0:
+                    book.check_seq(seq)
+                if kind == trade:
+                    book.trade(taker_buys=is_bid == 1, price=price, size=size)
+                else:
                     book.tick = price  # the feed carries the new tick in the price column
             if event_clock >= start:
                 applied += 1
                 touched.add(group)
-        for group in sorted(touched):
-            self.decide(group, clock)  # type: ignore[arg-type]
+        self.end_instant(touched, clock)
         self.result.messages = applied
         return self.result
 
+    def end_instant(self, touched: set[str], clock: int | None) -> None:
+        """Decide for every group the instant touched, then link the instant's live decisions."""
+        if touched:
+            for group in sorted(touched):
+                self.decide(group, clock)  # type: ignore[arg-type]
+            touched.clear()
+        if self.live:
+            self.link_live()
+
+    def link_live(self) -> None:
+        """Link each live DecisionReport to the replay's decision at the latest tick of its
+        market at or before it (the tick the live bot was acting on), if the replay decided
+        something there. Links are bookkeeping for the comparison: decisions never see them."""
+        group_of = self.markets.group_of_market
+        for market, trace in self.live:
+            latest = self.latest.get(group_of.get(market, market))
+            if latest is None or latest.linked:
+                continue
+            latest.linked = True
+            for report in latest.reports:
+                report["original_trace_id"] = trace
+            if latest.decision is not None:
+                decisions = self.result.decisions
+                decisions[latest.decision] = replace(decisions[latest.decision], original_trace_id=trace)
+        self.live.clear()
+
     def decide(self, group: str, clock: int) -> None:
         ids, result = self.ids, self.result
+        self.latest[group] = None
         views, books = self.markets.views(group, clock)
-        original = None
-        if self.live:
-            originals = [
-                t for m in views if m.info is not None for t in self.live.pop(m.info.condition_id, ())
-            ]
-            original = originals[-1] if originals else None
         partial = False
         for book in books:
             state = book.state
@@ -274,17 +310,15 @@ class _Replay:
         if intent is None:
             return
         result.intents += 1
-        votes = [guard.vote(intent, GuardContext(view, self.limits)) for guard in self.guards]
+        votes = [
+            guard.vote(intent, GuardContext(view, self.limits, self.exposure_view)) for guard in self.guards
+        ]
         outcome = combine(intent, votes, view)
         trace = ids.next("trace")
-        result.reports.append(
-            _decision_report(
-                ids, intent, outcome, trace=trace, clock=clock, original=original, params=result.params
-            )
-        )
+        made = [_decision_report(ids, intent, outcome, trace=trace, clock=clock, params=result.params)]
         for vote in votes:
             payload = {**vote.as_payload(), "market_id": intent.legs[0].market_id}
-            result.reports.append(
+            made.append(
                 envelope(
                     "RiskVote",
                     ids.next("vote"),
@@ -292,16 +326,21 @@ class _Replay:
                     replay_run_id=ids.run_id,
                     ts_ms=clock,
                     payload=payload,
-                    original_trace_id=original,
                 )
             )
+        decision = None
         if outcome.verdict == "reject":
-            self.reject(intent, outcome, trace=trace, original=original, group=group, clock=clock)
-            return
-        result.approved += 1
-        result.reshaped += outcome.verdict == "reshape"
-        assert outcome.intent is not None
-        result.decisions.append(Decision(clock, trace, original, outcome.intent, outcome.verdict))
+            made.append(self.reject(intent, outcome, trace=trace, group=group, clock=clock))
+        else:
+            assert outcome.intent is not None
+            result.approved += 1
+            result.reshaped += outcome.verdict == "reshape"
+            for leg in outcome.intent.legs:
+                self.exposure[leg.market_id] = self.exposure.get(leg.market_id, 0) + leg.cost + leg.fee
+            decision = len(result.decisions)
+            result.decisions.append(Decision(clock, trace, None, outcome.intent, outcome.verdict))
+        result.reports.extend(made)
+        self.latest[group] = _Latest(made, decision)
 
     def skip(self, book: TokenBook, group: str, clock: int) -> None:
         self.result.ticks_skipped += 1
@@ -316,22 +355,20 @@ class _Replay:
         )  # fmt: skip
 
     def reject(
-        self, intent: Intent, outcome: Outcome, *, trace: str, original: str | None, group: str, clock: int
-    ) -> None:
+        self, intent: Intent, outcome: Outcome, *, trace: str, group: str, clock: int
+    ) -> dict[str, Any]:
         self.result.rejected += 1
         phantom = any(
             v.reason and v.reason.startswith("phantom") for v in outcome.votes if v.vote == "reject"
         )
         self.result.phantom_arbs += phantom
-        self.result.reports.append(
-            operations_report(
-                self.ids.next("ops_backtester"), str(ReasonCode.BACKTESTER_INTENT_REJECTED),
-                replay_run_id=self.ids.run_id, ts_ms=clock, severity="INFO", tick_ts_ms=clock,
-                market_id=intent.legs[0].market_id, group=group, trace_id=trace,
-                original_trace_id=original, simulated_verdict="reject", phantom_arb=phantom,
-                reasons=list(outcome.reasons), risk_votes=[v.as_payload() for v in outcome.votes],
-                parameter_variant=self.ids.variant_id,
-            )
+        return operations_report(
+            self.ids.next("ops_backtester"), str(ReasonCode.BACKTESTER_INTENT_REJECTED),
+            replay_run_id=self.ids.run_id, ts_ms=clock, severity="INFO", tick_ts_ms=clock,
+            market_id=intent.legs[0].market_id, group=group, trace_id=trace,
+            original_trace_id=None, simulated_verdict="reject", phantom_arb=phantom,
+            reasons=list(outcome.reasons), risk_votes=[v.as_payload() for v in outcome.votes],
+            parameter_variant=self.ids.variant_id,
         )  # fmt: skip
 
 
@@ -343,14 +380,7 @@ def _take_signals(signals: dict[tuple[str, str], Signal], market: str, ts: int, 
 
 
 def _decision_report(
-    ids: ReportIds,
-    intent: Intent,
-    outcome: Outcome,
-    *,
-    trace: str,
-    clock: int,
-    original: str | None,
-    params: dict[str, Any],
+    ids: ReportIds, intent: Intent, outcome: Outcome, *, trace: str, clock: int, params: dict[str, Any]
 ) -> dict[str, Any]:
     payload = {
         "strategy": intent.strategy,
@@ -379,6 +409,10 @@ def _decision_report(
         "simulated_verdict": outcome.verdict,
     }
     return envelope(
-        "DecisionReport", ids.next("dec"), trace_id=trace, replay_run_id=ids.run_id, ts_ms=clock,
-        payload=payload, original_trace_id=original,
-    )  # fmt: skip
+        "DecisionReport",
+        ids.next("dec"),
+        trace_id=trace,
+        replay_run_id=ids.run_id,
+        ts_ms=clock,
+        payload=payload,
+    )

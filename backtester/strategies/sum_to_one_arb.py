@@ -9,10 +9,13 @@ Sets it knows, per decision group:
   1 + spread). When this fires, the two books were stamped at different moments: a
   phantom, which the book-skew guard rejects and the run counts.
 * **Yes basket** of a neg-risk event (one Yes of every outcome; exactly one resolves
-  Yes, so it pays 1 pUSD). Only when the event is complete as recorded: every outcome
-  active and the outcome indices (last byte of ``question_id``) contiguous from 0. An
-  augmented event has placeholders (inactive, untradeable) that may become the winner,
-  so its Yes basket is not riskless and is never bought.
+  Yes, so it pays 1 pUSD). Only when the event is known complete: the market records
+  say how many outcomes it has (``neg_risk_outcomes``, from the Gamma event), the view
+  holds exactly that many, with outcome indices (last byte of ``question_id``) 0 to
+  n - 1, all active. Without the count a missing outcome cannot be ruled out, and a
+  basket missing the winner pays nothing. An augmented event has placeholders
+  (inactive, untradeable) that may become the winner, so its Yes basket is never
+  bought.
 * **No basket, converted** (one No of each of k active outcomes of an event). The
   NegRiskAdapter converts k No tokens into k - 1 pUSD and one Yes of every other
   outcome, so the basket is worth at least k - 1 pUSD at once, whatever wins, and
@@ -74,6 +77,9 @@ def _active(market: MarketView) -> bool:
 
 
 def _complete_event(event: Sequence[MarketView]) -> bool:
+    counts = {m.info.neg_risk_outcomes for m in event if m.info is not None}
+    if len(counts) != 1 or counts != {len(event)}:
+        return False  # the event's size is unknown, or the view lacks some of its outcomes
     indices = sorted(i for m in event if m.info is not None and (i := m.info.outcome_index) is not None)
     return all(_active(m) for m in event) and indices == list(range(len(event)))
 

@@ -82,6 +82,33 @@ class TestSkippedTicks:
         assert skipped[0]["reason"] == "seq gap: 2 then 5 (2 message(s) missing)"
         assert variant.skipped_by_reason == {"seq gap": 3}
 
+    def test_same_millisecond_messages_keep_their_order(self, archive_of) -> None:
+        """Two messages of one millisecond (seq 2 and 3, two entries each) apply in seq
+        order, whole: their stated tops agree and nothing is skipped."""
+        two = {"price": "0.49", "size": "10", "side": "BUY"}, {"price": "0.50", "size": "10", "side": "BUY"}
+        first = change(T0 + 1, 2, "0.49", "10", best_bid="0.49", best_ask="0.52")
+        first["price_changes"].append(
+            {"asset_id": TRUMP_YES, **two[1], "best_bid": "0.50", "best_ask": "0.52"}
+        )
+        second = change(T0 + 1, 3, "0.50", "0", best_bid="0.49", best_ask="0.52")
+        second["price_changes"].append({"asset_id": TRUMP_YES, "price": "0.47", "size": "5", "side": "BUY",
+                                        "best_bid": "0.49", "best_ask": "0.52"})  # fmt: skip
+        variant = run(archive_of(market_record(), dict(book(ts=T0), seq=1), second, first)).variants[0]
+        assert (variant.ticks_replayed, variant.ticks_skipped) == (2, 0)
+
+    def test_trades_count_in_the_seq_chain(self, archive_of) -> None:
+        """seq counts every message of a token, trades and tick changes included: book 1,
+        change 2, trade 3, change 4 has no gap."""
+        path = archive_of(
+            market_record(),
+            dict(book(ts=T0), seq=1),
+            change(T0 + 1, 2, "0.49", "10"),
+            dict(trade(T0 + 2), seq=3),
+            change(T0 + 3, 4, "0.47", "10"),
+        )
+        variant = run(path).variants[0]
+        assert (variant.ticks_replayed, variant.ticks_skipped) == (4, 0)
+
     def test_best_bid_disagreement_skips(self, archive_of) -> None:
         """A level update whose stated best bid is not the book's loses sync."""
         path = archive_of(
@@ -116,6 +143,24 @@ class TestAbort:
 
 
 class TestReports:
+    def test_live_decision_links_to_the_tick_it_acted_on(self, archive_of) -> None:
+        """A live decision 5 ms after a tick links to that tick's replay decision, not to
+        the next one a minute later."""
+        live = {"kind": "report", "report_kind": "DecisionReport", "report_id": "dec_live_2",
+                "trace_id": "tr_live_2", "bot_id": "strat.arb", "ts_ms": T0 + 5, "mode": "live",
+                "schema_version": 2, "payload": {"strategy": "sum_to_one_arb", "market_id": TRUMP_MARKET,
+                                                 "params": {}, "intent": None}}  # fmt: skip
+        rows = [market_record(), live]
+        for ts in (T0, T0 + 60_000):
+            rows += [book(ts=ts, bids=[("0.47", "100")], asks=[("0.49", "100")]),
+                     book(asset=TRUMP_NO, ts=ts, bids=[("0.47", "100")], asks=[("0.49", "100")])]  # fmt: skip
+        variant = run(archive_of(*rows), fee_assumption=NO_FEE).variants[0]
+        decisions = [r for r in variant.reports if r.get("report_kind") == "DecisionReport"]
+        assert [(d["ts_ms"], d["original_trace_id"]) for d in decisions] == [
+            (T0, "tr_live_2"),
+            (T0 + 60_000, None),
+        ]
+
     def test_live_decision_is_linked(self, archive_of) -> None:
         """A live DecisionReport of the market at the tick is linked as original_trace_id."""
         live = {"kind": "report", "report_kind": "DecisionReport", "report_id": "dec_live_1",
@@ -137,7 +182,9 @@ class TestReports:
         no = book(asset=TRUMP_NO, ts=T0 + 5_000, bids=[("0.47", "100")], asks=[("0.49", "100")])
         variant = run(archive_of(market_record(), yes, no), fee_assumption=NO_FEE).variants[0]
         [rejected] = [r for r in variant.reports if r.get("event_type") == "BACKTESTER_INTENT_REJECTED"]
-        assert rejected["reasons"] == ["bookskewguard: phantom: legs priced from books stamped 5000 ms apart"]
+        assert rejected["reasons"] == [
+            "bookskewguard: phantom: the Yes and No books were stamped 5000 ms apart"
+        ]
         assert (variant.phantom_arbs, variant.approved) == (1, 0)
 
     def test_tick_size_change_moves_the_grid(self, archive_of, tmp_path) -> None:
@@ -222,3 +269,16 @@ class TestSample:
             return json.dumps(result.reports, sort_keys=True).replace(result.replay_run_id, "RUN")
 
         assert strip(again) == strip(sample)
+
+
+def test_portfolio_limits_see_what_was_already_committed() -> None:
+    """With 150 pUSD of gross exposure allowed, fair_value_taker's approved intents on the
+    real Caio data add up to at most 150, however many ticks would qualify."""
+    config = json.loads(Path("data/sample-fair-value.json").read_text())
+    config["parameter_sweep"] = config["parameter_sweep"][:1]
+    config["risk"] = {"max_gross_exposure_pusd": 150, "max_position_pusd": 150}
+    variant = replay(config, now=NOW, archive=SAMPLE_ARCHIVE).variants[0]
+    committed = sum(d.intent.size_pusd for d in variant.decisions)
+    assert variant.approved >= 2
+    assert committed <= 150 * 1_000_000
+    assert variant.rejected > 0

@@ -94,6 +94,22 @@ class TestPartialBooks:
         assert b.asks_sorted() == [(m("0.47"), m("5"))]
         assert b.state is BookState.PARTIAL  # a partial book never "disagrees": it learns
 
+    def test_a_trade_shrinks_the_known_level(self) -> None:
+        """A 900-share taker buy at 0.52 leaves 100 of the 1000 known there: a partial
+        book must not keep shares a trade took (the recorder kept no book message)."""
+        b = TokenBook("Y")
+        b.set_level(is_bid=False, price=m("0.52"), size=m("1000"), ts_ms=1)
+        b.trade(taker_buys=True, price=m("0.52"), size=m("900"))
+        assert b.asks_sorted() == [(m("0.52"), m("100"))]
+        b.trade(taker_buys=True, price=m("0.52"), size=m("250"))
+        assert (b.asks_sorted(), b.best_ask) == ([], None)
+
+    def test_full_books_wait_for_their_snapshot(self) -> None:
+        """A full book is not changed by trades: Polymarket follows them with a snapshot."""
+        b = book("Y", [], [("0.52", "1000")])
+        b.trade(taker_buys=True, price=m("0.52"), size=m("900"))
+        assert b.asks_sorted() == [(m("0.52"), m("1000"))]
+
 
 class TestMirror:
     def test_consistent_pair_is_one_liquidity(self) -> None:

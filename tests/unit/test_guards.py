@@ -41,10 +41,46 @@ def ctx(decision_view, **limits) -> GuardContext:
 
 class TestBookSkewGuard:
     def test_books_stamped_apart(self) -> None:
-        """Legs priced from books stamped 2 000 ms apart (limit 1 000) are a phantom."""
+        """The Yes and No books of a market stamped 2 000 ms apart (limit 1 000): a phantom."""
         decision_view, intent = phantom(yes_ts=1_000, no_ts=3_000)
         vote = BookSkewGuard().vote(intent, ctx(decision_view))
-        assert (vote.vote, vote.reason) == ("reject", "phantom: legs priced from books stamped 2000 ms apart")
+        assert (vote.vote, vote.reason) == (
+            "reject",
+            "phantom: the Yes and No books were stamped 2000 ms apart",
+        )
+
+    def test_one_leg_per_market_is_checked_too(self) -> None:
+        """A basket with one leg per market is checked against each market's other view:
+        No asks of 0.60 while the (newer) Yes bids say the No ask is 0.70 are stale."""
+        markets = []
+        for index in range(3):
+            market = info(f"0x{index + 1:064x}", yes=str(10**76 + 2 * index), no=str(10**76 + 2 * index + 1))
+            yes = book(market.yes_token_id, [("0.30", "100")], [("0.32", "100")], ts=5_000)
+            no = book(market.no_token_id, [("0.40", "100")], [("0.60", "100")], ts=4_500)
+            markets.append(MarketView(market, yes, no))
+        decision_view = view(*markets)
+        _, template = phantom()
+        legs = tuple(
+            replace(template.legs[0], market_id=m.info.condition_id, asset_id=m.no.asset_id) for m in markets
+        )
+        basket = replace(template, kind="no_basket", legs=legs)
+        vote = BookSkewGuard().vote(basket, ctx(decision_view))
+        assert vote.vote == "reject"
+        assert vote.reason.startswith("phantom: the Yes and No books disagree")
+
+    def test_a_quiet_market_is_not_a_phantom(self) -> None:
+        """Markets of a basket whose books last changed 4 s apart are each consistent:
+        a streamed book that did not change is current. No phantom."""
+        markets = []
+        for index, ts in enumerate((1_000, 5_000, 5_000)):
+            market = info(f"0x{index + 1:064x}", yes=str(10**76 + 2 * index), no=str(10**76 + 2 * index + 1))
+            markets.append(mirrored(market, [("0.30", "100")], [("0.32", "100")], ts=ts))
+        decision_view = view(*markets)
+        _, template = phantom()
+        legs = tuple(
+            replace(template.legs[0], market_id=m.info.condition_id, asset_id=m.yes.asset_id) for m in markets
+        )
+        assert BookSkewGuard().vote(replace(template, legs=legs), ctx(decision_view)).vote == "pass"
 
     def test_books_that_disagree_as_mirrors(self) -> None:
         """Same stamps, but the two views are not one book: a phantom all the same."""

@@ -20,12 +20,12 @@ EVENT = "0x" + "ab" * 31 + "00"
 
 
 def event_market(
-    index: int, yes_ask: str, no_ask: str, *, fees=CURVE_7, active: bool = True, size: str = "100"
+    index: int, yes_ask: str, no_ask: str, *, fees=CURVE_7, active: bool = True, size: str = "100", outcomes=3
 ):
-    """Market ``index`` of a neg-risk event, with one ask level on each token."""
+    """Market ``index`` of a neg-risk event of ``outcomes`` outcomes, one ask level on each token."""
     market = info(
         f"0x{index + 1:064x}", yes=str(10**76 + 2 * index), no=str(10**76 + 2 * index + 1), fees=fees,
-        neg_risk=True, event=EVENT, index=index, active=active,
+        neg_risk=True, event=EVENT, index=index, active=active, outcomes=outcomes,
     )  # fmt: skip
     return MarketView(
         market,
@@ -118,6 +118,20 @@ class TestSumToOneArbNegRisk:
             event_market(1, "0.30", "0.90", fees=info().fees),
             event_market(2, "0.30", "0.90", fees=info().fees, active=False),
         ]
+        assert arb(view(*markets, group=EVENT), SumToOneArbParams()) is None
+
+    def test_missing_last_outcome(self) -> None:
+        """Outcomes 0 and 1 of a 3-outcome event: the last one is missing, so Yes of the two
+        recorded ones (0.40 + 0.40) is not a complete set, however cheap."""
+        markets = [
+            event_market(0, "0.40", "0.90", fees=info().fees),
+            event_market(1, "0.40", "0.90", fees=info().fees),
+        ]
+        assert arb(view(*markets, group=EVENT), SumToOneArbParams()) is None
+
+    def test_event_size_unknown(self) -> None:
+        """Without the event's outcome count (a lone Gamma market object), no Yes basket."""
+        markets = [event_market(i, "0.30", "0.90", fees=info().fees, outcomes=None) for i in range(3)]
         assert arb(view(*markets, group=EVENT), SumToOneArbParams()) is None
 
     def test_incomplete_outcome_indices(self) -> None:

@@ -19,7 +19,9 @@ What the sources lack, and what the adapter does about it:
 * a CLOB market object carries winners but no resolution time, so it gives no
   ``SettlementReport``; Gamma objects without ``closedTime`` neither;
 * a market that never had an order book and has no token ids (an AMM-only market of
-  the old exchange) has nothing to replay and is skipped.
+  the old exchange) has nothing to replay and is skipped;
+* how many outcomes a neg-risk event has is known only from an event object (its
+  ``markets`` list, placeholders included); a lone market object leaves it unknown.
 """
 
 from __future__ import annotations
@@ -83,7 +85,11 @@ def _flatten(value: Any) -> Iterator[Any]:
     elif isinstance(value, dict) and isinstance(value.get("raw"), dict):
         yield value["raw"]
     elif isinstance(value, dict) and isinstance(value.get("markets"), list):
-        yield from value["markets"]
+        # An event lists all its markets, placeholders included: that count is how a
+        # replay knows a neg-risk event is complete (a Yes basket is riskless only then).
+        count = len(value["markets"])
+        for market in value["markets"]:
+            yield {**market, _EVENT_OUTCOMES: count} if isinstance(market, dict) else market
     elif isinstance(value, dict) and isinstance(value.get("data"), list):
         yield from _flatten(value["data"])
     else:
@@ -96,6 +102,9 @@ def _never_on_the_book(market: dict[str, Any]) -> bool:
     tokens = _json_list(market.get("clobTokenIds")) or market.get("tokens") or []
     ids = [t.get("token_id") if isinstance(t, dict) else t for t in tokens]
     return enabled is False and not any(ids)
+
+
+_EVENT_OUTCOMES = "__event_outcomes"
 
 
 def _json_list(value: Any) -> Any:
@@ -143,6 +152,7 @@ def _gamma(m: dict[str, Any]) -> Iterator[dict[str, Any]]:
         "fees": _gamma_fees(m),
         "end_date": m.get("endDate"),
         "tokens": tokens,
+        "neg_risk_outcomes": m.get(_EVENT_OUTCOMES) if neg_risk else None,
         "provenance": f"gamma market {m.get('id')} ({m.get('slug')})",
     }
     settlement = _settlement(m, token_ids, neg_risk)
