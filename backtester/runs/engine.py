@@ -219,43 +219,30 @@ class _Replay:
             if event_clock != clock:
                 self.end_instant(touched, clock)
                 clock = event_clock
+            if kind == signal:
+                _take_signals(self.signals, market, ts, extra)
+                continue
+            if kind == live_decision:
+                if extra and event_clock >= start:
+                    self.live.append((market, extra))
+                continue
+            slot = slots.get(asset)
+            if slot is None:
+                continue
+            book, group = slot
+            if seq >= 0:  # seq counts every message of the token, whatever its kind
+                book.check_seq(seq)
             if kind == level:
-                slot = slots.get(asset)
-                if slot is None:
-                    continue
-                book, group = slot
-                if seq >= 0:
-                    book.check_seq(seq)
                 book.apply(is_bid, price, size, ts, best_bid, best_ask)
             elif kind == book_kind:
-                slot = slots.get(asset)
-                if slot is None:
-                    continue
-                book, group = slot
-                if seq >= 0:
-                    book.check_seq(seq)
                 bid_px, bid_sz, ask_px, ask_sz, (depth,) = extra
                 book.snapshot(
                     bid_px, bid_sz, ask_px, ask_sz, ts_ms=ts, depth_limit=depth if depth >= 0 else None
                 )
-            elif kind == signal:
-                _take_signals(self.signals, market, ts, extra)
-                continue
-            elif kind == live_decision:
-                if extra and event_clock >= start:
-                    self.live.append((market, extra))
-                continue
-            else:  # trades and tick-size changes: messages of the token's stream too
-                slot = slots.get(asset)
-                if slot is None:
-                    continue
-                book, group = slot
-                if seq >= 0:
-                    book.check_seq(seq)
-                if kind == trade:
-                    book.trade(taker_buys=is_bid == 1, price=price, size=size)
-                else:
-                    book.tick = price  # the feed carries the new tick in the price column
+            elif kind == trade:
+                book.trade(taker_buys=is_bid == 1, price=price, size=size)
+            else:  # a tick-size change: the feed carries the new tick in the price column
+                book.tick = price
             if event_clock >= start:
                 applied += 1
                 touched.add(group)
