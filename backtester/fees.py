@@ -7,6 +7,11 @@
 * ``none``: no fee;
 * ``unknown``: the source did not record a schedule. No fee can be computed, and
   :func:`taker_fee` refuses rather than guess zero.
+
+Which asset pays the fee is a dated rule (:data:`FEE_ASSET_RULES`), not an accident of
+the code: Polymarket's older documentation took a buyer's fee in shares (the buyer
+receives fewer shares) and a seller's in collateral; since the CLOB v2 cutover fees are
+taken in pUSD on both sides. pUSD is the only collateral; there is no USDC.e anywhere.
 """
 
 from __future__ import annotations
@@ -15,7 +20,15 @@ from dataclasses import dataclass
 
 from backtester.units import MICRO
 
-__all__ = ["FeeModel", "FeeUnknown", "taker_fee"]
+__all__ = [
+    "FEE_ASSET_RULES",
+    "FeeAssetRule",
+    "FeeModel",
+    "FeeUnknown",
+    "fee_asset",
+    "fee_in_shares",
+    "taker_fee",
+]
 
 _FIVE_DECIMALS = 10  # micro-units in 0.00001 pUSD
 
@@ -79,3 +92,61 @@ def taker_fee(fees: FeeModel, shares: int, price: int) -> int:
         return micros - micros % _FIVE_DECIMALS
     msg = f"fee schedule {fees.model!r} is not recorded for this market; no fee can be computed"
     raise FeeUnknown(msg)
+
+
+@dataclass(frozen=True)
+class FeeAssetRule:
+    """From ``since_ms`` on, which asset pays a taker's fee on a buy and on a sell."""
+
+    since_ms: int
+    on_buy: str
+    on_sell: str
+    source: str
+
+
+CLOB_V2_CUTOVER_MS = 1_777_334_400_000
+"""2026-04-28T00:00:00Z: the CLOB v2 cutover (spec section 25, migration history)."""
+
+FEE_ASSET_RULES = (
+    FeeAssetRule(
+        0, "shares", "pusd",
+        "Polymarket docs quoted in Polymarket/py-clob-client#311: fees are collected in shares "
+        "on buy orders and in collateral on sell orders",
+    ),
+    FeeAssetRule(
+        CLOB_V2_CUTOVER_MS, "pusd", "pusd",
+        "CLOB v2 (from 2026-04-28): a live v2 fill (Polymarket/py-clob-client-v2#107) took the "
+        "fee in collateral and delivered every share",
+    ),
+)  # fmt: skip
+
+
+def fee_asset(*, buying: bool, ts_ms: int, override: str = "dated") -> str:
+    """``"shares"`` or ``"pusd"``: the asset that pays a taker fee at ``ts_ms``.
+
+    >>> fee_asset(buying=True, ts_ms=CLOB_V2_CUTOVER_MS - 1), fee_asset(buying=True, ts_ms=CLOB_V2_CUTOVER_MS)
+    ('shares', 'pusd')
+    >>> fee_asset(buying=True, ts_ms=0, override="pusd")
+    'pusd'
+    """
+    if override == "pusd":
+        return "pusd"
+    if override == "shares_on_buy":
+        return "shares" if buying else "pusd"
+    rule = FEE_ASSET_RULES[0]
+    for candidate in FEE_ASSET_RULES:
+        if candidate.since_ms <= ts_ms:
+            rule = candidate
+    return rule.on_buy if buying else rule.on_sell
+
+
+def fee_in_shares(fee_pusd: int, price: int) -> int:
+    """A fee of ``fee_pusd`` taken in shares of a token bought at ``price`` (rounded up:
+    the venue never takes less than the fee).
+
+    0.0147 pUSD at 0.30 is 0.049 shares:
+
+    >>> fee_in_shares(14_700, 300_000)
+    49000
+    """
+    return -(-fee_pusd * MICRO // price) if fee_pusd else 0

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from backtester.book.overlay import Overlay
+
 __all__ = ["BookState", "TokenBook"]
 
 
@@ -44,10 +46,12 @@ class TokenBook:
     __slots__ = (
         "_asks_cache",
         "_bids_cache",
+        "ask_overlay",
         "asks",
         "asset_id",
         "best_ask",
         "best_bid",
+        "bid_overlay",
         "bids",
         "depth_limit",
         "last_seq",
@@ -76,6 +80,9 @@ class TokenBook:
         self.last_seq: int | None = None
         self._bids_cache: list[tuple[int, int]] | None = None
         self._asks_cache: list[tuple[int, int]] | None = None
+        # What the run itself changed (see backtester.book.overlay); None until it does.
+        self.bid_overlay: Overlay | None = None
+        self.ask_overlay: Overlay | None = None
 
     # ------------------------------------------------------------ writing
 
@@ -100,6 +107,10 @@ class TokenBook:
         self.stamp_ms = ts_ms
         self.depth_limit = depth_limit
         self._bids_cache = self._asks_cache = None
+        if self.bid_overlay is not None:
+            self.bid_overlay.side_replaced()
+        if self.ask_overlay is not None:
+            self.ask_overlay.side_replaced()
 
     def set_level(
         self, *, is_bid: bool, price: int, size: int, ts_ms: int, best_bid: int = -1, best_ask: int = -1
@@ -124,6 +135,8 @@ class TokenBook:
         self.stamp_ms = ts_ms
         if is_bid:
             self._bids_cache = None
+            if self.bid_overlay is not None:
+                self.bid_overlay.level_changed(price)
             if size:
                 self.bids[price] = size
                 if self.best_bid is None or price > self.best_bid:
@@ -132,6 +145,8 @@ class TokenBook:
                 self.best_bid = max(self.bids) if self.bids else None
         else:
             self._asks_cache = None
+            if self.ask_overlay is not None:
+                self.ask_overlay.level_changed(price)
             if size:
                 self.asks[price] = size
                 if self.best_ask is None or price < self.best_ask:
@@ -177,6 +192,25 @@ class TokenBook:
             self._asks_cache = None
         else:
             self._bids_cache = None
+
+    def take(self, *, bid_side: bool, price: int, shares: int) -> None:
+        """A simulated fill took ``shares`` at ``price`` (see :mod:`backtester.book.overlay`)."""
+        self._overlay(bid_side).take(price, shares)
+
+    def restore(self, *, bid_side: bool, price: int, shares: int) -> None:
+        """Add back shares the live bot's own fill took (see :mod:`backtester.book.overlay`)."""
+        self._overlay(bid_side).restore(price, shares)
+
+    def _overlay(self, bid_side: bool) -> Overlay:
+        if bid_side:
+            self._bids_cache = None
+            if self.bid_overlay is None:
+                self.bid_overlay = Overlay()
+            return self.bid_overlay
+        self._asks_cache = None
+        if self.ask_overlay is None:
+            self.ask_overlay = Overlay()
+        return self.ask_overlay
 
     def check_seq(self, seq: int) -> bool:
         """Record a message's ``seq``; False (and sync lost) on a gap."""
@@ -228,6 +262,7 @@ class TokenBook:
     def lose_sync(self, reason: str) -> None:
         self.state = BookState.UNKNOWN
         self.reason = reason
+        self.bid_overlay = self.ask_overlay = None
         self.bids, self.asks = {}, {}
         self.best_bid = self.best_ask = self.top_bid = self.top_ask = None
         self._bids_cache = self._asks_cache = None
@@ -236,22 +271,32 @@ class TokenBook:
 
     @property
     def bid(self) -> int | None:
-        """Best bid: the book's own, or for a partial book the stated top."""
+        """Best bid: the book's own, or for a partial book the stated top (with the run's
+        own changes, when it made any)."""
+        if self.bid_overlay:
+            levels = self.bids_sorted()
+            return levels[0][0] if levels else None
         return self.top_bid if self.state is BookState.PARTIAL else self.best_bid
 
     @property
     def ask(self) -> int | None:
-        """Best ask: the book's own, or for a partial book the stated top."""
+        """Best ask: the book's own, or for a partial book the stated top (with the run's
+        own changes, when it made any)."""
+        if self.ask_overlay:
+            levels = self.asks_sorted()
+            return levels[0][0] if levels else None
         return self.top_ask if self.state is BookState.PARTIAL else self.best_ask
 
     def bids_sorted(self) -> list[tuple[int, int]]:
-        """Known bid levels, best (highest) first."""
+        """Known bid levels as the run sees them, best (highest) first."""
         if self._bids_cache is None:
-            self._bids_cache = sorted(self.bids.items(), reverse=True)
+            levels = self.bid_overlay.adjust(self.bids) if self.bid_overlay else self.bids
+            self._bids_cache = sorted(levels.items(), reverse=True)
         return self._bids_cache
 
     def asks_sorted(self) -> list[tuple[int, int]]:
-        """Known ask levels, best (lowest) first."""
+        """Known ask levels as the run sees them, best (lowest) first."""
         if self._asks_cache is None:
-            self._asks_cache = sorted(self.asks.items())
+            levels = self.ask_overlay.adjust(self.asks) if self.ask_overlay else self.asks
+            self._asks_cache = sorted(levels.items())
         return self._asks_cache

@@ -10,7 +10,7 @@ from backtester.config.model import (
     load_config,
     resolve_config,
 )
-from backtester.config.replay import CurveFees, FlatFees, RiskConfig
+from backtester.config.replay import CurveFees, FlatFees, RiskConfig, SimulationConfig
 from backtester.config.window import TimeExpr, format_ms, parse_time_expr, to_ms
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "RiskConfig",
     "SWEEP_HARD_LIMIT",
     "SWEEP_WARN_LIMIT",
+    "SimulationConfig",
     "ResolvedRun",
     "RunConfig",
     "StrategyCatalog",

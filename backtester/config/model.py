@@ -22,7 +22,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
-from backtester.config.replay import FeeAssumption, RiskConfig
+from backtester.config.replay import FeeAssumption, RiskConfig, SimulationConfig
 from backtester.config.window import TimeExpr, format_ms, parse_time_expr, to_ms
 from backtester.errors import ConfigError, Notice, ReasonCode
 
@@ -87,6 +87,7 @@ class RunConfig(BaseModel):
     fee_assumption: FeeAssumption | None = None
     """Fee model for markets whose schedule the archive does not know; None skips them."""
     risk: RiskConfig = RiskConfig()
+    simulation: SimulationConfig = SimulationConfig()
 
     @field_validator("bot_id", "mode")
     @classmethod
@@ -171,6 +172,7 @@ class ResolvedRun:
                 self.config.fee_assumption.model_dump(mode="json") if self.config.fee_assumption else None
             ),
             "risk": self.config.risk.model_dump(mode="json"),
+            "simulation": self.config.simulation.model_dump(mode="json"),
             "notices": [n.as_dict() for n in self.notices],
         }
 

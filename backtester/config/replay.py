@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from backtester.config.types import Bps, PusdAmount
 
-__all__ = ["CurveFees", "FlatFees", "RiskConfig"]
+__all__ = ["CurveFees", "FlatFees", "RiskConfig", "SimulationConfig"]
 
 
 class RiskConfig(BaseModel):
@@ -55,3 +55,29 @@ class CurveFees(BaseModel):
 
 
 FeeAssumption = Annotated[FlatFees | CurveFees, Field(discriminator="model")]
+
+
+class SimulationConfig(BaseModel):
+    """How the venue is simulated (the ``simulation`` block of a run config).
+
+    Defaults are conservative: an order reaches the book a quarter of a second after the
+    decision, takes what is displayed then (never what was displayed at decision time),
+    and the unfilled rest is cancelled.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    latency_ms: int = Field(default=250, ge=0, le=60_000)
+    """From decision to arrival at the book; fills use the book as it stands at arrival."""
+    time_in_force: Literal["IOC", "FOK"] = "IOC"
+    """IOC: fill what is there, cancel the rest. FOK: all of the order or nothing."""
+    merge_sets: bool = True
+    """Merge complete sets (one Yes + one No of a market) back into 1 pUSD as soon as held."""
+    convert_no_baskets: bool = True
+    """Convert a No basket of a neg-risk event through the NegRiskAdapter as soon as held."""
+    restore_live_footprint: bool = True
+    """Add back to the books the liquidity the live bot's own archived fills took (the
+    archived books lack it), until the archive changes that level again. Turn it off for
+    a live trail made after the fact, which the recorded books never saw."""
+    fee_asset: Literal["dated", "pusd", "shares_on_buy"] = "dated"
+    """Which asset pays a taker fee: the dated rule of ``backtester.fees`` by default."""
