@@ -287,6 +287,16 @@ class TokenBook:
             return levels[0][0] if levels else None
         return self.top_ask if self.state is BookState.PARTIAL else self.best_ask
 
+    def mid(self) -> int:
+        """What a share is worth by the archive's own book (the run's changes left out):
+        the mid of the displayed top, the bid when there is no ask, else 0."""
+        partial = self.state is BookState.PARTIAL
+        bid = self.top_bid if partial else self.best_bid
+        ask = self.top_ask if partial else self.best_ask
+        if bid is not None and ask is not None:
+            return (bid + ask) // 2
+        return bid or 0
+
     def bids_sorted(self) -> list[tuple[int, int]]:
         """Known bid levels as the run sees them, best (highest) first."""
         if self._bids_cache is None:

@@ -43,7 +43,12 @@ class Kind:
     TICK_SIZE = 3
     SIGNAL = 4
     LIVE_DECISION = 5
-    NAMES = ("book", "price_change", "last_trade_price", "tick_size_change", "signal", "live_decision")
+    SETTLEMENT = 6
+    LIVE_EXECUTION = 7
+    NAMES = (
+        "book", "price_change", "last_trade_price", "tick_size_change", "signal", "live_decision",
+        "settlement", "live_execution",
+    )  # fmt: skip
 
 
 class Event(NamedTuple):
@@ -115,12 +120,27 @@ rows AS (
     SELECT ts_ms, ts_ms, 5, market_id, NULL, NULL, NULL, -1, -1, -1, -1, -1, file_key, line, elem, 0, NULL,
            trace_id
     FROM reports WHERE report_kind = 'DecisionReport' AND market_id IN (SELECT market FROM chosen)
-      AND ts_ms >= $start)
+      AND ts_ms >= $start
+    UNION ALL
+    SELECT ts_ms, ts_ms, 6, market_id, NULL, NULL, NULL, -1, -1, -1, -1, -1, file_key, line, elem, 0, NULL,
+           payload
+    FROM reports WHERE report_kind = 'SettlementReport' AND market_id IN (SELECT market FROM chosen)
+      AND ts_ms >= $start
+    UNION ALL
+    -- The live bot's own fills (their footprint on the archived books).
+    SELECT ts_ms, ts_ms, 7, market_id, asset_id, NULL, NULL,
+           CASE WHEN json_extract_string(payload, '$.side') = 'BUY' THEN 1 ELSE 0 END,
+           CAST(round(CAST(json_extract_string(payload, '$.price') AS DECIMAL(38, 6)) * 1000000) AS BIGINT),
+           CAST(round(CAST(json_extract_string(payload, '$.size') AS DECIMAL(38, 6)) * 1000000) AS BIGINT),
+           -1, -1, file_key, line, elem, 0, NULL, trace_id
+    FROM reports WHERE report_kind = 'ExecutionReport' AND mode <> 'replay'
+      AND json_extract_string(payload, '$.status') IN ('FILLED', 'PARTIAL')
+      AND market_id IN (SELECT market FROM chosen) AND ts_ms >= $start)
 SELECT r.clock, r.ts_ms, r.kind, r.market, r.asset_id, coalesce(r.seq, -1) AS seq, r.is_bid, r.price,
        r.size, r.best_bid, r.best_ask, r.lists, r.text
 FROM rows r LEFT JOIN warm w ON w.asset_id = r.asset_id
 WHERE r.clock <= $end
-  AND (r.clock >= $start OR r.kind = 3 OR r.kind = 4 OR r.clock >= coalesce(w.since, -9223372036854775808))
+  AND (r.clock >= $start OR r.kind IN (3, 4) OR r.clock >= coalesce(w.since, -9223372036854775808))
 ORDER BY r.clock, r.asset_id NULLS FIRST, r.sort_seq NULLS LAST, r.file_key, r.line, r.elem, r.entry
 """
 

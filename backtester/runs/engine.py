@@ -28,13 +28,16 @@ from pydantic import BaseModel
 from backtester.book.book import BookState, TokenBook
 from backtester.book.feed import ArchiveFeed, Kind, signal_values
 from backtester.book.market import MarketInfo, MarketView
-from backtester.config.replay import RiskConfig
+from backtester.config.replay import RiskConfig, SimulationConfig
 from backtester.errors import ReasonCode
 from backtester.guards.base import Guard, GuardContext, Outcome, combine
+from backtester.ledger import Ledger
 from backtester.reports.envelopes import ReportIds, envelope, operations_report
+from backtester.runs.trading import Trading
 from backtester.strategies.base import DecisionView, Intent, Signal
 from backtester.strategies.registry import StrategySpec
-from backtester.units import format_micros
+from backtester.units import MICRO, format_micros
+from backtester.venue import Execution
 
 __all__ = ["Decision", "VariantResult", "run_variant"]
 
@@ -68,6 +71,32 @@ class VariantResult:
     skipped_by_reason: Counter[str] = field(default_factory=Counter)
     decisions: list[Decision] = field(default_factory=list)
     reports: list[dict[str, Any]] = field(default_factory=list)
+    trading: Trading | None = None
+    marks: dict[str, int] = field(default_factory=dict)
+    """Every token's mark at the window's end (the mid of the archive's book)."""
+
+    @property
+    def ledger(self) -> Ledger:
+        assert self.trading is not None
+        return self.trading.ledger
+
+    @property
+    def fills(self) -> list[Execution]:
+        """Executions that filled something."""
+        return [e for e in self.trading.executions if e.shares] if self.trading else []
+
+    @property
+    def realised(self) -> int:
+        return self.ledger.realised
+
+    @property
+    def unrealised(self) -> int:
+        return self.trading.unrealised if self.trading else 0
+
+    @property
+    def pnl(self) -> int:
+        """Realised plus unrealised P&L (micro-pUSD)."""
+        return self.realised + self.unrealised
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -83,6 +112,12 @@ class VariantResult:
             "reshaped": self.reshaped,
             "rejected": self.rejected,
             "phantom_arbs": self.phantom_arbs,
+            "simulated_fills": len(self.fills),
+            "simulated_volume_pusd": format_micros(self.ledger.volume),
+            "simulated_net_fees_pusd": format_micros(self.ledger.fees),
+            "realised_pnl_pusd": format_micros(self.realised),
+            "unrealised_pnl_pusd": format_micros(self.unrealised),
+            "simulated_pnl_pusd": format_micros(self.pnl),
         }
 
 
@@ -94,6 +129,9 @@ class _Markets:
         self.books: dict[str, TokenBook] = {}
         self.group_of_asset: dict[str, str] = {}
         self.group_of_market = {cid: history[-1][1].group for cid, history in records.items()}
+        self.market_of_asset = {
+            token: cid for cid, history in records.items() for token in history[-1][1].tokens
+        }
         groups: dict[str, list[MarketInfo]] = {}
         for history in records.values():
             info = history[-1][1]
@@ -111,6 +149,16 @@ class _Markets:
         self._changing = {
             info.group for history in records.values() if len(history) > 1 for _, info in history
         }
+
+    def view(self, condition_id: str, ts_ms: int) -> MarketView:
+        """The view of one market (its record in force at ``ts_ms``)."""
+        info = self.info_at(condition_id, ts_ms)
+        return MarketView(info, self.books[info.yes_token_id], self.books[info.no_token_id])
+
+    def event_views(self, condition_id: str) -> tuple[MarketView, ...]:
+        """Every market of the same decision group (a neg-risk event), in outcome order."""
+        group = self.group_of_market[condition_id]
+        return tuple(self.view(info.condition_id, 0) for info in self.groups[group])
 
     def info_at(self, condition_id: str, ts_ms: int) -> MarketInfo:
         history = self.records[condition_id]
@@ -147,20 +195,14 @@ def run_variant(
     run_id: str,
     limits: RiskConfig,
     guards: Sequence[Guard],
+    simulation: SimulationConfig | None = None,
 ) -> VariantResult:
     """Replay ``feed`` once through ``spec`` with ``params`` (see the module docstring)."""
-    return _Replay(
-        feed, spec, params, ids=ReportIds(run_id, variant_id), limits=limits, guards=tuple(guards)
-    ).run()
-
-
-@dataclass
-class _Latest:
-    """The reports of a group's latest decided tick, for linking a live decision to it."""
-
-    reports: list[dict[str, Any]]
-    decision: int | None
-    linked: bool = False
+    loop = _Replay(
+        feed, spec, params, ids=ReportIds(run_id, variant_id), limits=limits, guards=tuple(guards),
+        simulation=simulation or SimulationConfig(),
+    )  # fmt: skip
+    return loop.run()
 
 
 class _Replay:
@@ -173,6 +215,7 @@ class _Replay:
         ids: ReportIds,
         limits: RiskConfig,
         guards: tuple[Guard, ...],
+        simulation: SimulationConfig,
     ) -> None:
         self.feed = feed
         self.spec = spec
@@ -180,25 +223,51 @@ class _Replay:
         self.ids = ids
         self.limits = limits
         self.guards = guards
+        self.sim = simulation
         self.markets = _Markets(feed.markets)
         self.result = VariantResult(ids.variant_id, params.model_dump(mode="json"))
         self.signals: dict[tuple[str, str], Signal] = {}
         self.signal_view = MappingProxyType(self.signals)  # read-only, always current
-        # pUSD committed per market by approved intents: what the portfolio guard sees.
-        # (Positions come from fills, which the venue simulation adds.)
-        self.exposure: dict[str, int] = {}
-        self.exposure_view = MappingProxyType(self.exposure)
-        self.latest: dict[str, _Latest | None] = {}
+        # The latest decided tick of each group that produced an intent (its trace), for
+        # linking live decisions; every report of a trace, for patching in the link.
+        self.latest: dict[str, str | None] = {}
+        self.linked: set[str] = set()
+        self.original_of: dict[str, str] = {}
+        self.by_trace: dict[str, list[dict[str, Any]]] = {}
+        self.decision_index: dict[str, int] = {}
         self.live: list[tuple[str, str]] = []
+        self.trading = Trading(
+            sim=simulation,
+            ids=ids,
+            view_of=self.markets.view,
+            siblings=self.markets.event_views,
+            emit=self.emit,
+            original=self.original_of.get,
+            mark_of=self.mark,
+            market_of_asset=self.markets.market_of_asset,
+        )
+        self.positions = MappingProxyType(self.trading.positions)
+        self.result.trading = self.trading
+
+    def emit(self, trace: str, report: dict[str, Any]) -> None:
+        self.result.reports.append(report)
+        if trace:
+            self.by_trace.setdefault(trace, []).append(report)
+
+    def mark(self, asset: str) -> int:
+        """What a share is worth now, by the archive's book (see TokenBook.mid)."""
+        book = self.markets.books.get(asset)
+        return book.mid() if book is not None else 0
 
     def run(self) -> VariantResult:
         # token -> (its book, its decision group): one lookup per event on the hot path
         slots = {
             asset: (book, self.markets.group_of_asset[asset]) for asset, book in self.markets.books.items()
         }
-        start = self.feed.start_ms
+        start, end = self.feed.start_ms, self.feed.end_ms
         level, book_kind, signal, live_decision = Kind.LEVEL, Kind.BOOK, Kind.SIGNAL, Kind.LIVE_DECISION
-        trade = Kind.TRADE
+        trade, settlement, live_execution = Kind.TRADE, Kind.SETTLEMENT, Kind.LIVE_EXECUTION
+        trading = self.trading
         clock = None
         touched: set[str] = set()
         applied = 0
@@ -218,6 +287,8 @@ class _Replay:
         ) in self.feed.events:
             if event_clock != clock:
                 self.end_instant(touched, clock)
+                if trading.pending:  # orders that arrive before this instant meet the book as it was
+                    trading.execute_due(before=event_clock)
                 clock = event_clock
             if kind == signal:
                 _take_signals(self.signals, market, ts, extra)
@@ -225,6 +296,13 @@ class _Replay:
             if kind == live_decision:
                 if extra and event_clock >= start:
                     self.live.append((market, extra))
+                continue
+            if kind == settlement:
+                trading.settle(market, extra, ts)
+                continue
+            if kind == live_execution:
+                if self.sim.restore_live_footprint:
+                    self.restore_footprint(asset, taker_buys=is_bid == 1, price=price, shares=size)
                 continue
             slot = slots.get(asset)
             if slot is None:
@@ -247,8 +325,21 @@ class _Replay:
                 applied += 1
                 touched.add(group)
         self.end_instant(touched, clock)
+        trading.execute_due(until=end)
+        trading.expire()
+        self.result.marks = {asset: self.mark(asset) for asset in sorted(self.markets.books)}
+        trading.finish(end, self.result.marks)
         self.result.messages = applied
         return self.result
+
+    def restore_footprint(self, asset: str | None, *, taker_buys: bool, price: int, shares: int) -> None:
+        """Add back, on both views, the shares a live fill of the bot took (see book.overlay)."""
+        market_id = self.markets.market_of_asset.get(asset or "")
+        if market_id is None or price <= 0 or shares <= 0:
+            return
+        view = self.markets.view(market_id, 0)
+        view.book(asset).restore(bid_side=not taker_buys, price=price, shares=shares)  # type: ignore[arg-type]
+        view.other(asset).restore(bid_side=taker_buys, price=MICRO - price, shares=shares)  # type: ignore[arg-type]
 
     def end_instant(self, touched: set[str], clock: int | None) -> None:
         """Decide for every group the instant touched, then link the instant's live decisions."""
@@ -264,16 +355,18 @@ class _Replay:
         market at or before it (the tick the live bot was acting on), if the replay decided
         something there. Links are bookkeeping for the comparison: decisions never see them."""
         group_of = self.markets.group_of_market
-        for market, trace in self.live:
-            latest = self.latest.get(group_of.get(market, market))
-            if latest is None or latest.linked:
+        for market, live_trace in self.live:
+            trace = self.latest.get(group_of.get(market, market))
+            if trace is None or trace in self.linked:
                 continue
-            latest.linked = True
-            for report in latest.reports:
-                report["original_trace_id"] = trace
-            if latest.decision is not None:
+            self.linked.add(trace)
+            self.original_of[trace] = live_trace
+            for report in self.by_trace.get(trace, ()):
+                report["original_trace_id"] = live_trace
+            index = self.decision_index.get(trace)
+            if index is not None:
                 decisions = self.result.decisions
-                decisions[latest.decision] = replace(decisions[latest.decision], original_trace_id=trace)
+                decisions[index] = replace(decisions[index], original_trace_id=live_trace)
         self.live.clear()
 
     def decide(self, group: str, clock: int) -> None:
@@ -292,20 +385,23 @@ class _Replay:
                 return
         result.ticks_replayed += 1
         result.ticks_partial_book += partial
-        view = DecisionView(clock, group, views, self.signal_view)
+        view = DecisionView(clock, group, views, self.signal_view, self.positions)
         intent = self.spec.evaluate(view, self.params)
         if intent is None:
             return
         result.intents += 1
-        votes = [
-            guard.vote(intent, GuardContext(view, self.limits, self.exposure_view)) for guard in self.guards
-        ]
+        context = GuardContext(view, self.limits, self.trading.exposure())
+        votes = [guard.vote(intent, context) for guard in self.guards]
         outcome = combine(intent, votes, view)
         trace = ids.next("trace")
-        made = [_decision_report(ids, intent, outcome, trace=trace, clock=clock, params=result.params)]
+        self.latest[group] = trace
+        self.emit(
+            trace, _decision_report(ids, intent, outcome, trace=trace, clock=clock, params=result.params)
+        )
         for vote in votes:
             payload = {**vote.as_payload(), "market_id": intent.legs[0].market_id}
-            made.append(
+            self.emit(
+                trace,
                 envelope(
                     "RiskVote",
                     ids.next("vote"),
@@ -313,32 +409,35 @@ class _Replay:
                     replay_run_id=ids.run_id,
                     ts_ms=clock,
                     payload=payload,
-                )
+                ),
             )
-        decision = None
         if outcome.verdict == "reject":
-            made.append(self.reject(intent, outcome, trace=trace, group=group, clock=clock))
-        else:
-            assert outcome.intent is not None
-            result.approved += 1
-            result.reshaped += outcome.verdict == "reshape"
-            for leg in outcome.intent.legs:
-                self.exposure[leg.market_id] = self.exposure.get(leg.market_id, 0) + leg.cost + leg.fee
-            decision = len(result.decisions)
-            result.decisions.append(Decision(clock, trace, None, outcome.intent, outcome.verdict))
-        result.reports.extend(made)
-        self.latest[group] = _Latest(made, decision)
+            self.emit(trace, self.reject(intent, outcome, trace=trace, group=group, clock=clock))
+            return
+        assert outcome.intent is not None
+        result.approved += 1
+        result.reshaped += outcome.verdict == "reshape"
+        self.decision_index[trace] = len(result.decisions)
+        result.decisions.append(Decision(clock, trace, None, outcome.intent, outcome.verdict))
+        self.trading.submit(
+            trace,
+            outcome.intent,
+            decided_ms=clock,
+            verdict=outcome.verdict,
+            votes=[v.as_payload() for v in votes],
+        )
 
     def skip(self, book: TokenBook, group: str, clock: int) -> None:
         self.result.ticks_skipped += 1
         self.result.skipped_by_reason[book.reason.split(":")[0]] += 1
-        self.result.reports.append(
+        self.emit(
+            "",
             operations_report(
                 self.ids.next("ops_backtester"), str(ReasonCode.BACKTESTER_TICK_SKIPPED),
                 replay_run_id=self.ids.run_id, ts_ms=clock, severity="WARN", tick_ts_ms=clock,
                 group=group, asset_id=book.asset_id, reason=book.reason,
                 parameter_variant=self.ids.variant_id,
-            )
+            ),
         )  # fmt: skip
 
     def reject(

@@ -24,9 +24,11 @@ from backtester.errors import ArchiveUnavailable, Notice, ReasonCode
 from backtester.fees import FeeModel
 from backtester.guards import default_guards
 from backtester.reports.envelopes import operations_report
+from backtester.reports.summary import sweep_report, variant_report
 from backtester.runs.engine import VariantResult, run_variant
-from backtester.strategies.registry import StrategyRegistry, default_registry
-from backtester.units import parse_micros
+from backtester.runs.original import OriginalOutcome, compare, load_original
+from backtester.strategies.registry import StrategyRegistry, StrategySpec, default_registry
+from backtester.units import format_micros, parse_micros
 
 __all__ = ["ReplayResult", "new_run_id", "replay"]
 
@@ -47,16 +49,26 @@ class ReplayResult:
     variants: list[VariantResult] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
     abort_report: dict[str, Any] | None = None
+    original: OriginalOutcome | None = None
+    comparisons: list[list[dict[str, Any]]] = field(default_factory=list)
+    """Per variant, one row per decision compared with the live bot (see runs.original)."""
+    final_reports: list[dict[str, Any]] = field(default_factory=list)
+    """``BACKTESTER_REPLAY_COMPLETE`` per variant, and the sweep's aggregate."""
 
     @property
     def reports(self) -> list[dict[str, Any]]:
+        """Every report of the run, in the order they were made, the summaries last."""
         if self.abort_report is not None:
             return [self.abort_report]
-        return [report for variant in self.variants for report in variant.reports]
+        return [report for variant in self.variants for report in variant.reports] + self.final_reports
+
+    @property
+    def aggregate(self) -> dict[str, Any] | None:
+        """The run's ``BACKTESTER_REPLAY_COMPLETE``: the sweep aggregate, or the only variant's."""
+        return self.final_reports[-1] if self.final_reports else None
 
     def summary(self) -> dict[str, Any]:
-        """What the run did, per variant. (Fills, P&L and the spec's aggregate report
-        come with the venue simulation.)"""
+        """What the run did: its aggregate report, per-variant counts and the live outcome."""
         out: dict[str, Any] = {
             "replay_run_id": self.replay_run_id,
             "status": self.status,
@@ -73,6 +85,8 @@ class ReplayResult:
             return out
         out["parameter_variants_run"] = len(self.variants)
         out["variants"] = [v.summary() for v in self.variants]
+        out["original_outcome"] = self.original.summary() if self.original else None
+        out["aggregate_report"] = self.aggregate
         return out
 
 
@@ -107,11 +121,25 @@ def replay(
             end_ms=run.end_ms,
             receive_clock=run.config.decision_clock == "receive",
         )
-    feed.markets, assumed = _with_fee_assumption(feed.markets, run)
-    if assumed:
-        notices.append(_assumption_notice(run, assumed))
-    spec = registry[run.strategy]
-    variants = [
+        feed.markets, assumed = _with_fee_assumption(feed.markets, run)
+        if assumed:
+            notices.append(_assumption_notice(run, assumed))
+        spec = registry[run.strategy]
+        variants = _run_variants(feed, spec, run, run_id)
+        tokens = {cid: history[-1][1].tokens for cid, history in feed.markets.items()}
+        original = load_original(
+            store, tokens, start_ms=run.start_ms, end_ms=run.end_ms, marks=variants[0].marks,
+            merge_sets=run.config.simulation.merge_sets,
+        )  # fmt: skip
+    result = ReplayResult(run_id, "complete", run, markets, variants, notices, original=original)
+    _finish(result)
+    return result
+
+
+def _run_variants(
+    feed: ArchiveFeed, spec: StrategySpec, run: ResolvedRun, run_id: str
+) -> list[VariantResult]:
+    return [
         run_variant(
             feed,
             spec,
@@ -120,10 +148,55 @@ def replay(
             run_id=run_id,
             limits=run.config.risk,
             guards=default_guards(),
+            simulation=run.config.simulation,
         )
         for variant in run.variants
     ]
-    return ReplayResult(run_id, "complete", run, markets, variants, notices)
+
+
+def _finish(result: ReplayResult) -> None:
+    """Compare each variant with the live outcome and write the end-of-run reports."""
+    run, original = result.run, result.original
+    assert original is not None
+    window = (run.start_ms, run.end_ms)
+    summaries = []
+    for variant in result.variants:
+        skipped = {
+            (market, r["tick_ts_ms"])
+            for r in variant.reports
+            if r.get("event_type") == "BACKTESTER_TICK_SKIPPED"
+            for market in [r.get("group")]
+        }
+        rows = compare(variant.decisions, variant.trading.executions if variant.trading else [], skipped,
+                       original, variant.marks)  # fmt: skip
+        result.comparisons.append(rows)
+        _annotate_fills(variant.reports, rows)
+        summary = variant.summary() | {
+            "vs_original_pnl_delta_pusd": format_micros(variant.pnl - original.pnl)
+        }
+        summaries.append(summary)
+        result.final_reports.append(
+            variant_report(
+                result.replay_run_id, strategy=run.strategy, window=window, variant=summary,
+                variants_run=len(result.variants), original=original.summary(),
+                delta_pusd=summary["vs_original_pnl_delta_pusd"],
+            )
+        )  # fmt: skip
+    if run.is_sweep:
+        ticks = (result.variants[0].ticks_replayed, result.variants[0].ticks_skipped)
+        result.final_reports.append(
+            sweep_report(
+                result.replay_run_id, strategy=run.strategy, window=window, ticks=ticks, variants=summaries
+            )
+        )
+
+
+def _annotate_fills(reports: list[dict[str, Any]], rows: list[dict[str, Any]]) -> None:
+    """Put each linked trace's comparison on its fills' TICK_PROCESSED reports."""
+    by_trace = {row["trace_id"]: row for row in rows if row["trace_id"]}
+    for report in reports:
+        if report.get("event_type") == "BACKTESTER_TICK_PROCESSED" and report.get("trace_id") in by_trace:
+            report["comparison"] = by_trace[report["trace_id"]]
 
 
 def _markets_to_replay(store: Archive, run: ResolvedRun) -> tuple[list[str], list[Notice]]:

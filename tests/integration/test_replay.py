@@ -12,7 +12,7 @@ import pytest
 
 from backtester.archive import Archive, contract_conversion
 from backtester.book.feed import ArchiveFeed
-from backtester.config import RiskConfig
+from backtester.config import RiskConfig, SimulationConfig
 from backtester.reports import ReportIds
 from backtester.runs import replay
 from backtester.runs.engine import _Replay
@@ -194,8 +194,10 @@ class TestReports:
         path = archive_of(market_record(), book(ts=T0), change_tick)
         with Archive.open(path, read_only=True) as store:
             feed = ArchiveFeed.load(store, [TRUMP_MARKET], start_ms=T0 - 1, end_ms=T0 + 10)
-        loop = _Replay(feed, default_registry()["sum_to_one_arb"], SumToOneArbParams(),
-                       ids=ReportIds("r", 0), limits=RiskConfig(), guards=())  # fmt: skip
+        loop = _Replay(
+            feed, default_registry()["sum_to_one_arb"], SumToOneArbParams(), ids=ReportIds("r", 0),
+            limits=RiskConfig(), guards=(), simulation=SimulationConfig(),
+        )  # fmt: skip
         assert loop.markets.books[TRUMP_YES].tick == 10_000
         loop.run()
         assert loop.markets.books[TRUMP_YES].tick == 1_000
