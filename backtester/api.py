@@ -15,7 +15,7 @@ from typing import Any
 from backtester.archive import Archive, ImportOutcome
 from backtester.archive.adapters import conversions_for
 from backtester.config import ResolvedRun, RunConfig, StrategyCatalog, parse_time_expr, resolve_config
-from backtester.runs import ReplayResult, replay
+from backtester.runs import ReplayResult, replay, write_run
 from backtester.strategies import default_registry
 
 __all__ = ["archive_info", "export_archive", "import_files", "resolve_now", "run", "validate_config"]
@@ -116,16 +116,22 @@ def run(
     *,
     archive: str | Path | None = None,
     now: datetime | str | None = None,
+    out: str | Path | None = None,
 ) -> ReplayResult:
-    """Replay a run config over an archive (spec section 9).
+    """Replay a run config over an archive (spec section 9); with ``out``, also write the
+    run to ``<out>/<replay_run_id>/`` and the operations topic ``<out>/operations.duckdb``
+    (see :mod:`backtester.runs.output`), its directory in ``result.run_dir``.
 
     Raises :class:`~backtester.errors.ConfigError` for a rejected config. An archive that
     cannot be read, or holds no market data for the window, gives a result with
     ``status == "aborted"`` and the abort report, never one that looks complete.
 
     >>> from backtester.sample import SAMPLE_ARCHIVE
-    >>> result = run("data/sample-run.json", archive=SAMPLE_ARCHIVE, now="2026-11-25T00:00:00Z")
+    >>> result = run("data/sample-arb.json", archive=SAMPLE_ARCHIVE, now="2026-11-25T00:00:00Z")
     >>> result.status, result.variants[0].ticks_skipped, result.variants[0].phantom_arbs
     ('complete', 0, 8)
     """
-    return replay(config, now=resolve_now(now), archive=archive)
+    result = replay(config, now=resolve_now(now), archive=archive)
+    if out is not None:
+        result.run_dir = write_run(result, out)
+    return result

@@ -19,7 +19,7 @@ import click
 from backtester import api
 from backtester.archive.adapters import FORMATS
 from backtester.errors import ArchiveError, ArchiveUnavailable, ConfigError, ImportRejected
-from backtester.sample import REAL_DATA, SAMPLE_ARCHIVE, build_sample
+from backtester.sample import LIVE_TRAIL, REAL_DATA, SAMPLE_ARCHIVE, build_sample
 
 __all__ = ["main"]
 
@@ -136,18 +136,23 @@ def archive_export(archive: Path | None, out: Path) -> None:
 @click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
 @_ARCHIVE
 @click.option("--now", default=None, help="The clock, ISO 8601 UTC [default: the wall clock].")
-def run_cmd(config_path: Path, archive: Path | None, now: str | None) -> None:
-    """Replay the run config over the archive and print the run's summary as JSON."""
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Write the run to OUT/<replay_run_id>/ and OUT/operations.duckdb.")  # fmt: skip
+def run_cmd(config_path: Path, archive: Path | None, now: str | None, out: Path | None) -> None:
+    """Replay the run config over the archive and print the run's summary as JSON: its
+    BACKTESTER_REPLAY_COMPLETE report, the live bot's outcome and how the decisions compare."""
     try:
         clock = api.resolve_now(now)
     except ValueError as exc:
         _fail(f"--now: {exc}", EXIT_REJECTED)
     with _exit_codes():
-        result = api.run(config_path, archive=archive, now=clock)
+        result = api.run(config_path, archive=archive, now=clock, out=out)
     summary = result.summary()
     for notice in summary["notices"]:
         click.echo(f"{notice['severity']} {notice['code']}: {notice['detail']}", err=True)
     _emit(summary)
+    if result.run_dir is not None:
+        click.echo(f"run written to {result.run_dir}", err=True)
     if result.abort_report is not None:
         abort = result.abort_report
         _fail(f"{abort['event_type']}: {abort['reason']}", EXIT_ARCHIVE_UNAVAILABLE)
@@ -161,6 +166,8 @@ def sample() -> None:
 @sample.command("build")
 @click.option("--sources", type=click.Path(exists=True, path_type=Path), default=REAL_DATA, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=SAMPLE_ARCHIVE, show_default=True)
-def sample_build(sources: Path, out: Path) -> None:
-    """Rebuild the sample archive from the real recordings."""
-    click.echo(str(build_sample(sources, out)))
+@click.option("--trail", type=click.Path(path_type=Path), default=LIVE_TRAIL, show_default=True,
+              help="Where to write the generated live trail (see data/README.md).")  # fmt: skip
+def sample_build(sources: Path, out: Path, trail: Path) -> None:
+    """Rebuild the sample archive from the real recordings, with its generated live trail."""
+    click.echo(str(build_sample(sources, out, trail)))

@@ -3,7 +3,7 @@
     python benchmarks/bench_replay.py
 
 For the real Tickscope stream (both Parquet files, 358k messages, imported into a
-throwaway archive first) and for the bundled sample (``data/sample-run.json``):
+throwaway archive first) and for the bundled sample (``data/sample-arb.json``):
 
 * ``feed``: reading the window from the archive once (shared by every variant);
 * ``book only``: the tick loop with a strategy that never trades (book reconstruction,
@@ -101,7 +101,7 @@ def main() -> None:
             "fee_assumption": NO_FEE,
         }
         bench("Tickscope stream (real, 12 tokens, partial books)", db, window)
-    bench("bundled sample (data/sample-run.json)", SAMPLE_ARCHIVE, str(ROOT / "data" / "sample-run.json"))
+    bench("bundled sample (data/sample-arb.json)", SAMPLE_ARCHIVE, str(ROOT / "data" / "sample-arb.json"))
 
 
 if __name__ == "__main__":

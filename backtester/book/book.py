@@ -287,6 +287,18 @@ class TokenBook:
             return levels[0][0] if levels else None
         return self.top_ask if self.state is BookState.PARTIAL else self.best_ask
 
+    def archive_best(self, *, bid_side: bool) -> int | None:
+        """The archive's own best price on one side (the run's changes left out)."""
+        if self.state is BookState.PARTIAL:
+            return self.top_bid if bid_side else self.top_ask
+        return self.best_bid if bid_side else self.best_ask
+
+    def archive_shares_within(self, *, bid_side: bool, limit: int) -> int:
+        """Shares the archive's own book displays on one side at ``limit`` or better."""
+        if bid_side:
+            return sum(size for price, size in self.bids.items() if price >= limit)
+        return sum(size for price, size in self.asks.items() if price <= limit)
+
     def mid(self) -> int:
         """What a share is worth by the archive's own book (the run's changes left out):
         the mid of the displayed top, the bid when there is no ask, else 0."""

@@ -1,6 +1,7 @@
 """Replay runs: the tick loop of one variant, and a whole run over its variants."""
 
 from backtester.runs.engine import Decision, VariantResult, run_variant
+from backtester.runs.output import write_run
 from backtester.runs.replay import ReplayResult, new_run_id, replay
 
-__all__ = ["Decision", "ReplayResult", "VariantResult", "new_run_id", "replay", "run_variant"]
+__all__ = ["Decision", "ReplayResult", "VariantResult", "new_run_id", "replay", "run_variant", "write_run"]

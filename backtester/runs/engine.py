@@ -44,7 +44,8 @@ __all__ = ["Decision", "VariantResult", "run_variant"]
 
 @dataclass(frozen=True)
 class Decision:
-    """An intent the guards let through (possibly reshaped), for the venue."""
+    """An intent of the strategy and the guards' verdict on it: for ``approve`` and
+    ``reshape`` the intent sent to the venue, for ``reject`` the intent as proposed."""
 
     ts_ms: int
     trace_id: str
@@ -395,6 +396,8 @@ class _Replay:
         outcome = combine(intent, votes, view)
         trace = ids.next("trace")
         self.latest[group] = trace
+        self.decision_index[trace] = len(result.decisions)
+        result.decisions.append(Decision(clock, trace, None, outcome.intent or intent, outcome.verdict))
         self.emit(
             trace, _decision_report(ids, intent, outcome, trace=trace, clock=clock, params=result.params)
         )
@@ -417,8 +420,6 @@ class _Replay:
         assert outcome.intent is not None
         result.approved += 1
         result.reshaped += outcome.verdict == "reshape"
-        self.decision_index[trace] = len(result.decisions)
-        result.decisions.append(Decision(clock, trace, None, outcome.intent, outcome.verdict))
         self.trading.submit(
             trace,
             outcome.intent,

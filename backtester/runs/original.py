@@ -8,17 +8,23 @@ positions marked at the same end-of-window marks. ``vs_original_pnl_delta_pusd``
 replay's P&L minus that.
 
 Each replay decision linked to a live decision (``original_trace_id``), and each live
-decision the replay did not match, becomes a comparison row: decided the same? filled
-the same? price, size, fee and P&L deltas, and the likeliest cause of a difference where
-the data shows one:
+decision the replay did not match, becomes a comparison row: decided the same? ordered
+the same? filled the same? price, size, fee and P&L deltas, both latencies, and the
+likeliest cause of a difference, by the first rule that holds:
 
-* ``decision``: one side decided and the other did not, or on other tokens;
+* ``decision``: one side decided and the other did not, or on other tokens or sides, or
+  the same tokens at another limit or size, and the fills differ;
+* ``risk``: the same tokens, but one side's guards rejected what the other's let through
+  (limits see different positions, or other guard settings);
 * ``data_gap``: the replay skipped the tick (its book had lost sync);
-* ``liquidity``: the replay filled fewer shares than the live bot;
-* ``latency``: both filled, the replay at a worse price, and the book moved between the
-  replay's decision and its order's arrival;
-* ``fees``: same fills, different fees;
-* ``none``: no difference.
+* ``none``: the same shares at the same price and fee;
+* ``fees``: the same shares at the same price, another fee;
+* ``liquidity``: the same order, and the archive displayed what the replay's order
+  missed at its arrival: the run's own earlier fills had taken it;
+* ``latency``: the same order, and the book the replay's order met at arrival was not
+  the one it decided on (the archive's best price moved, or no longer displayed the
+  order's size), or the live order met the book after another delay than the replay's;
+* ``liquidity`` otherwise: the same order at the same delay met another book.
 
 P&L per trace is marked to the end of the window: shares x end mark - cost - fee.
 """
@@ -57,6 +63,10 @@ class OriginalOutcome:
 
     decisions: dict[str, dict[str, Any]] = field(default_factory=dict)
     fills: list[LiveFill] = field(default_factory=list)
+    verdicts: dict[str, str] = field(default_factory=dict)
+    """Per trace, the live guards' verdict from its RiskVotes (approve, reshape, reject)."""
+    executed_ms: dict[str, int] = field(default_factory=dict)
+    """Per trace, when its first ExecutionReport (of any status) was stamped."""
     ledger: Ledger = field(default_factory=Ledger)
     unrealised: int = 0
 
@@ -101,6 +111,23 @@ def load_original(
         """,
         [sorted(markets), start_ms, end_ms],
     ).fetchall()
+    votes = store.con.execute(
+        """
+        SELECT trace_id, payload FROM reports
+        WHERE report_kind = 'RiskVote' AND mode <> 'replay' AND trace_id IN (
+            SELECT trace_id FROM reports WHERE report_kind = 'DecisionReport' AND mode <> 'replay'
+              AND market_id IN (SELECT unnest(?::VARCHAR[])) AND ts_ms BETWEEN ? AND ?)
+        ORDER BY trace_id, report_id
+        """,
+        [sorted(markets), start_ms, end_ms],
+    ).fetchall()
+    severity = {"pass": 0, "approve": 0, "reshape": 1, "reject": 2}
+    for trace, payload_text in votes:  # the strictest vote decides, as the guard stack combines them
+        vote = json.loads(payload_text)["vote"]
+        verdict = outcome.verdicts.get(trace, "approve")
+        outcome.verdicts[trace] = max(
+            verdict, "approve" if vote == "pass" else vote, key=severity.__getitem__
+        )
     ledger = outcome.ledger
     for kind, trace, ts, market, asset, payload_text in rows:
         payload = json.loads(payload_text)
@@ -109,10 +136,17 @@ def load_original(
             legs = intent.get("legs", []) if isinstance(intent, dict) else []
             outcome.decisions[trace or f"untraced-{ts}"] = {
                 "ts_ms": ts, "market_id": market, "assets": sorted({leg["asset_id"] for leg in legs}),
+                "orders": sorted(
+                    (leg["asset_id"], leg["side"], parse_micros(leg["limit_price"]),
+                     parse_micros(leg["size_pusd"]))
+                    for leg in legs
+                ),
             }  # fmt: skip
         elif kind == "SettlementReport":
             ledger.settle({t: parse_micros(v) for t, v in payload["payouts"].items()}, ts_ms=ts)
-        elif payload.get("status") in ("FILLED", "PARTIAL"):
+        elif trace is not None and trace not in outcome.executed_ms:
+            outcome.executed_ms[trace] = ts
+        if kind == "ExecutionReport" and payload.get("status") in ("FILLED", "PARTIAL"):
             amounts = [parse_micros(payload[key]) for key in ("price", "size", "size_pusd", "fee_pusd")]
             fill = LiveFill(trace, ts, market, asset, payload["side"], *amounts)
             outcome.fills.append(fill)
@@ -155,6 +189,8 @@ def compare(
                 decision.trace_id, live_trace, decision.ts_ms, intent=decision.intent,
                 fills=replay_fills[decision.trace_id], live=live_fills[live_trace],
                 live_decision=original.decisions.get(live_trace), marks=marks,
+                live_executed_ms=original.executed_ms.get(live_trace),
+                verdicts=(decision.verdict, _live_verdict(original, live_trace)),
             )
         )  # fmt: skip
     for live_trace, live in sorted(original.decisions.items(), key=lambda item: (item[1]["ts_ms"], item[0])):
@@ -162,7 +198,8 @@ def compare(
             continue
         row = _row(
             None, live_trace, live["ts_ms"], intent=None, fills=[], live=live_fills[live_trace],
-            live_decision=live, marks=marks,
+            live_decision=live, marks=marks, live_executed_ms=original.executed_ms.get(live_trace),
+            verdicts=(None, _live_verdict(original, live_trace)),
         )  # fmt: skip
         if any(market == live["market_id"] and ts <= live["ts_ms"] for market, ts in skipped_ticks):
             row["cause"] = "data_gap"
@@ -180,6 +217,8 @@ def _row(
     live: list[LiveFill],
     live_decision: dict[str, Any] | None,
     marks: dict[str, int],
+    live_executed_ms: int | None,
+    verdicts: tuple[str | None, str | None],
 ) -> dict[str, Any]:
     replay_shares = sum(f.shares for f in fills)
     live_shares = sum(f.shares for f in live)
@@ -189,22 +228,34 @@ def _row(
     live_fee = sum(f.fee_pusd for f in live)
     replay_pnl = sum(f.shares * marks.get(f.order.asset_id, 0) // MICRO - f.cost - f.fee for f in fills)
     live_pnl = sum(f.shares * marks.get(f.asset_id, 0) // MICRO - f.size_pusd - f.fee_pusd for f in live)
-    replay_assets = sorted({leg.asset_id for leg in intent.legs}) if intent is not None else []
-    live_assets = live_decision["assets"] if live_decision else sorted({f.asset_id for f in live})
+    legs = intent.legs if intent is not None else ()
+    replay_assets = sorted({(leg.asset_id, leg.side) for leg in legs})
+    replay_orders = sorted((leg.asset_id, leg.side, leg.limit_price, leg.cost + leg.fee) for leg in legs)
+    live_orders = live_decision["orders"] if live_decision else []
+    live_assets = sorted({(asset, side) for asset, side, _, _ in live_orders}) or sorted(
+        {(f.asset_id, f.side) for f in live}
+    )
     replay_price = _average(replay_cost, replay_shares)
     live_price = _average(live_cost, live_shares)
     price_delta_bps = None
     if replay_price is not None and live_price is not None and live_price:
         price_delta_bps = str(((replay_price - live_price) * 10_000 / live_price).quantize(Decimal("0.01")))
-    if intent is None or replay_assets != live_assets:
+    replay_latency = fills[0].order.arrival_ms - fills[0].order.decided_ms if fills else None
+    live_latency = (
+        live_executed_ms - live_decision["ts_ms"] if live_executed_ms is not None and live_decision else None
+    )
+    same_outcome = (replay_shares, replay_cost) == (live_shares, live_cost)
+    replay_acted, live_acted = (verdict not in (None, "reject") for verdict in verdicts)
+    if intent is None or not live_assets or replay_assets != live_assets:
+        cause = "decision"
+    elif replay_acted != live_acted:
+        cause = "risk"
+    elif same_outcome:
+        cause = "none" if replay_fee == live_fee else "fees"
+    elif replay_orders != live_orders:
         cause = "decision"
     else:
-        cause = _cause(
-            fills,
-            shares=(replay_shares, live_shares),
-            prices=(replay_price, live_price),
-            fees=(replay_fee, live_fee),
-        )
+        cause = _cause(fills, replay_latency, live_latency)
     return {
         "trace_id": trace,
         "original_trace_id": live_trace,
@@ -212,6 +263,11 @@ def _row(
         "replay_decided": intent is not None,
         "live_decided": bool(live_assets),
         "decided_same": replay_assets == live_assets,
+        "ordered_same": replay_assets == live_assets and replay_orders == live_orders,
+        "replay_verdict": verdicts[0],
+        "live_verdict": verdicts[1],
+        "replay_latency_ms": replay_latency,
+        "live_latency_ms": live_latency,
         "replay_shares": format_micros(replay_shares),
         "live_shares": format_micros(live_shares),
         "size_delta_shares": format_micros(replay_shares - live_shares),
@@ -226,26 +282,22 @@ def _row(
     }
 
 
-def _cause(
-    fills: list[Any],
-    *,
-    shares: tuple[int, int],
-    prices: tuple[Decimal | None, Decimal | None],
-    fees: tuple[int, int],
-) -> str:
-    """Why a replay decision that matched the live one still ended differently."""
-    (replay_shares, live_shares), (replay_price, live_price), (replay_fee, live_fee) = shares, prices, fees
-    if replay_shares < live_shares:
-        return "liquidity"
-    if replay_price is not None and live_price is not None and replay_price > live_price:
-        moved = any(f.order.decision_best is not None and f.levels and f.levels[0][0] != f.order.decision_best
-                    for f in fills)  # fmt: skip
-        return "latency" if moved else "liquidity"
-    if replay_shares == live_shares and replay_fee != live_fee:
-        return "fees"
-    if replay_shares != live_shares or replay_price != live_price:
-        return "liquidity"
-    return "none"
+def _live_verdict(original: OriginalOutcome, trace: str) -> str | None:
+    """The live guards' verdict; without recorded votes, ``approve`` if it executed."""
+    verdict = original.verdicts.get(trace)
+    if verdict is None and trace in original.executed_ms:
+        return "approve"
+    return verdict
+
+
+def _cause(fills: list[Any], replay_latency: int | None, live_latency: int | None) -> str:
+    """Why the same order ended differently (see the module docstring for the rules)."""
+    if any(f.shares < f.order.shares <= f.archive_shares for f in fills):
+        return "liquidity"  # the archive displayed it; the run's own earlier fills had taken it
+    moved = any(f.arrival_top != f.order.decision_top or f.archive_shares < f.order.shares for f in fills)
+    if moved or (live_latency is not None and live_latency != replay_latency):
+        return "latency"
+    return "liquidity"
 
 
 def _average(cost: int, shares: int) -> Decimal | None:

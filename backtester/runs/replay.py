@@ -7,12 +7,14 @@ with ``BACKTESTER_ARCHIVE_UNAVAILABLE`` and an OperationsReport with
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from ulid import ULID
 
 from backtester.archive import Archive
@@ -26,6 +28,7 @@ from backtester.guards import default_guards
 from backtester.reports.envelopes import operations_report
 from backtester.reports.summary import sweep_report, variant_report
 from backtester.runs.engine import VariantResult, run_variant
+from backtester.runs.frames import comparison_frame, equity_frame, fills_frame, reports_frame
 from backtester.runs.original import OriginalOutcome, compare, load_original
 from backtester.strategies.registry import StrategyRegistry, StrategySpec, default_registry
 from backtester.units import format_micros, parse_micros
@@ -54,6 +57,8 @@ class ReplayResult:
     """Per variant, one row per decision compared with the live bot (see runs.original)."""
     final_reports: list[dict[str, Any]] = field(default_factory=list)
     """``BACKTESTER_REPLAY_COMPLETE`` per variant, and the sweep's aggregate."""
+    run_dir: Path | None = None
+    """Where the run was written (``<out>/<replay_run_id>``), if it was."""
 
     @property
     def reports(self) -> list[dict[str, Any]]:
@@ -61,6 +66,26 @@ class ReplayResult:
         if self.abort_report is not None:
             return [self.abort_report]
         return [report for variant in self.variants for report in variant.reports] + self.final_reports
+
+    @property
+    def fills(self) -> pd.DataFrame:
+        """Every order the venue handled, per variant (exact Decimal money)."""
+        return fills_frame(self.variants)
+
+    @property
+    def equity(self) -> pd.DataFrame:
+        """Realised, unrealised and total P&L over time, per variant."""
+        return equity_frame(self.variants)
+
+    @property
+    def comparison(self) -> pd.DataFrame:
+        """Each decision compared with the live bot's, per variant."""
+        return comparison_frame(self.comparisons)
+
+    @property
+    def reports_frame(self) -> pd.DataFrame:
+        """Every report of the run."""
+        return reports_frame(self.reports)
 
     @property
     def aggregate(self) -> dict[str, Any] | None:
@@ -86,8 +111,28 @@ class ReplayResult:
         out["parameter_variants_run"] = len(self.variants)
         out["variants"] = [v.summary() for v in self.variants]
         out["original_outcome"] = self.original.summary() if self.original else None
+        out["comparison"] = [
+            _comparison_summary(variant, rows, self.original)
+            for variant, rows in zip(self.variants, self.comparisons, strict=True)
+        ]
         out["aggregate_report"] = self.aggregate
         return out
+
+
+def _comparison_summary(
+    variant: VariantResult, rows: list[dict[str, Any]], original: OriginalOutcome | None
+) -> dict[str, Any]:
+    """How one variant's decisions compare with the live bot's, in counts."""
+    causes = Counter(row["cause"] for row in rows)
+    return {
+        "variant_id": variant.variant_id,
+        "live_decisions": len(original.decisions) if original else 0,
+        "linked_decisions": sum(row["trace_id"] is not None for row in rows),
+        "decided_same": sum(row["decided_same"] for row in rows),
+        "filled_same": causes["none"] + causes["fees"],
+        "by_cause": dict(sorted(causes.items())),
+        "vs_original_pnl_delta_pusd": format_micros(variant.pnl - original.pnl) if original else None,
+    }
 
 
 def replay(

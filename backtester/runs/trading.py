@@ -103,10 +103,11 @@ class Trading:
         self.submitted[trace] = _Submitted(intent, decided_ms, verdict, votes, len(intent.legs))
         for index, leg in enumerate(intent.legs):
             book = self.view_of(leg.market_id, decided_ms).book(leg.asset_id)
-            best = book.ask if leg.side == "BUY" else book.bid
+            buying = leg.side == "BUY"
             order = Order(
                 trace, index, leg.market_id, leg.asset_id, leg.side, leg.limit_price, leg.shares,
-                decided_ms=decided_ms, arrival_ms=arrival, decision_best=best,
+                decided_ms=decided_ms, arrival_ms=arrival, decision_best=book.ask if buying else book.bid,
+                decision_top=book.archive_best(bid_side=not buying),
             )  # fmt: skip
             self._count += 1
             heapq.heappush(self.pending, (arrival, self._count, order))

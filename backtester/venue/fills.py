@@ -41,6 +41,8 @@ class Order:
     arrival_ms: int
     decision_best: int | None
     """Best opposite price when the decision was taken: the slippage reference."""
+    decision_top: int | None = None
+    """The archive's own best opposite price at decision (the run's takes left out)."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,11 @@ class Execution:
     fee_shares: int
     levels: tuple[tuple[int, int], ...]
     reason: str | None = None
+    arrival_top: int | None = None
+    """The archive's own best opposite price at arrival (the run's takes left out)."""
+    archive_shares: int = 0
+    """Shares the archive's own book displayed within the limit at arrival: more than the
+    order got means the run's earlier fills had taken the rest."""
 
     @property
     def price(self) -> int | None:
@@ -101,6 +108,10 @@ def execute(
         return _refused(order, asset, f"{order.shares / MICRO:g} shares is below the minimum order")
     if not info.fees.known:
         return _refused(order, asset, "the market's fee schedule is not known")
+    evidence = {
+        "arrival_top": book.archive_best(bid_side=not buying),
+        "archive_shares": book.archive_shares_within(bid_side=not buying, limit=limit),
+    }
     levels = book.asks_sorted() if buying else book.bids_sorted()
     takes: list[tuple[int, int]] = []
     left = order.shares
@@ -111,9 +122,10 @@ def execute(
         takes.append((price, take))
         left -= take
     if not takes:
-        return _refused(order, asset, "no displayed liquidity within the limit at arrival")
+        return _refused(order, asset, "no displayed liquidity within the limit at arrival", **evidence)
     if left and time_in_force == "FOK":
-        return _refused(order, asset, "fill-or-kill: not enough displayed liquidity within the limit")
+        short = "fill-or-kill: not enough displayed liquidity within the limit"
+        return _refused(order, asset, short, **evidence)
     other = market.other(order.asset_id)
     cost = fee = fee_shares = 0
     for price, take in takes:
@@ -127,8 +139,8 @@ def execute(
             fee_shares += fee_in_shares(level_fee, price)
     filled = order.shares - left
     status = "FILLED" if not left else "PARTIAL"
-    return Execution(order, status, filled, cost, fee, asset, fee_shares, tuple(takes))
+    return Execution(order, status, filled, cost, fee, asset, fee_shares, tuple(takes), None, **evidence)
 
 
-def _refused(order: Order, asset: str, reason: str) -> Execution:
-    return Execution(order, "REJECTED", 0, 0, 0, asset, 0, (), reason)
+def _refused(order: Order, asset: str, reason: str, **evidence: int | None) -> Execution:
+    return Execution(order, "REJECTED", 0, 0, 0, asset, 0, (), reason, **evidence)  # type: ignore[arg-type]

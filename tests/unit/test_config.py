@@ -267,10 +267,13 @@ class TestLoading:
         assert info.value.code is ReasonCode.BACKTESTER_INVALID_CONFIG
         assert "run.json:1" in info.value.message
 
-    def test_sample_config(self) -> None:
-        """The bundled sample config validates."""
-        run = resolve_config(Path("data/sample-run.json"), now=NOW, strategies=default_registry())
-        assert run.as_dict()["start_ts"] == "2025-12-11T00:00:00Z"
+    @pytest.mark.parametrize("name", ["sample-run.json", "sample-arb.json", "sample-fair-value.json"])
+    def test_sample_configs(self, name: str) -> None:
+        """The bundled sample configs validate; runs over the sample's generated live trail
+        leave the live footprint alone (the recorded books never lacked its liquidity)."""
+        run = resolve_config(Path("data") / name, now=NOW, strategies=default_registry())
+        assert run.as_dict()["start_ts"].startswith("2025-12-11T")
+        assert run.config.simulation.restore_live_footprint is False
 
 
 class TestReasonCodes:
