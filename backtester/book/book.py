@@ -108,9 +108,9 @@ class TokenBook:
         self.depth_limit = depth_limit
         self._bids_cache = self._asks_cache = None
         if self.bid_overlay is not None:
-            self.bid_overlay.side_replaced()
+            self.bid_overlay.side_replaced(ts_ms)
         if self.ask_overlay is not None:
-            self.ask_overlay.side_replaced()
+            self.ask_overlay.side_replaced(ts_ms)
 
     def set_level(
         self, *, is_bid: bool, price: int, size: int, ts_ms: int, best_bid: int = -1, best_ask: int = -1
@@ -136,7 +136,7 @@ class TokenBook:
         if is_bid:
             self._bids_cache = None
             if self.bid_overlay is not None:
-                self.bid_overlay.level_changed(price)
+                self.bid_overlay.level_changed(price, ts_ms)
             if size:
                 self.bids[price] = size
                 if self.best_bid is None or price > self.best_bid:
@@ -146,7 +146,7 @@ class TokenBook:
         else:
             self._asks_cache = None
             if self.ask_overlay is not None:
-                self.ask_overlay.level_changed(price)
+                self.ask_overlay.level_changed(price, ts_ms)
             if size:
                 self.asks[price] = size
                 if self.best_ask is None or price < self.best_ask:
@@ -197,9 +197,10 @@ class TokenBook:
         """A simulated fill took ``shares`` at ``price`` (see :mod:`backtester.book.overlay`)."""
         self._overlay(bid_side).take(price, shares)
 
-    def restore(self, *, bid_side: bool, price: int, shares: int) -> None:
-        """Add back shares the live bot's own fill took (see :mod:`backtester.book.overlay`)."""
-        self._overlay(bid_side).restore(price, shares)
+    def restore(self, *, bid_side: bool, price: int, shares: int, until_ms: int) -> None:
+        """Add back shares the live bot's own fill took; the archive's changes of the level
+        up to ``until_ms`` are that fill's echo (see :mod:`backtester.book.overlay`)."""
+        self._overlay(bid_side).restore(price, shares, until_ms)
 
     def _overlay(self, bid_side: bool) -> Overlay:
         if bid_side:

@@ -9,8 +9,11 @@ Two adjustments, both per price level:
 * **restored**: shares the live bot's own archived fill took (the live footprint). The
   archive shows the level without them from the live fill on, which would penalise a
   replay of the same strategy for its own past trades, so they are added back, until the
-  archive changes that level again for another reason: the first change after the live
-  fill is the fill itself, so it is skipped; the next one ends the restoration.
+  archive changes that level again for another reason. The archive's changes of the level
+  up to ``until_ms`` (the live fill's time plus an echo window) are taken to be the fill
+  itself and leave the restoration in place; the first change after it ends it. The
+  window is needed because the bot stamps its ExecutionReport on its own clock, before or
+  after the exchange publishes the level change its fill caused.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ class Overlay:
 
     def __init__(self) -> None:
         self.taken: dict[int, int] = {}
-        self.restored: dict[int, list[int]] = {}  # price -> [shares, archive changes to skip]
+        self.restored: dict[int, list[int]] = {}  # price -> [shares, until_ms]
 
     def __bool__(self) -> bool:
         return bool(self.taken or self.restored)
@@ -33,29 +36,26 @@ class Overlay:
     def take(self, price: int, shares: int) -> None:
         self.taken[price] = self.taken.get(price, 0) + shares
 
-    def restore(self, price: int, shares: int) -> None:
+    def restore(self, price: int, shares: int, until_ms: int) -> None:
         entry = self.restored.get(price)
         if entry is None:
-            self.restored[price] = [shares, 1]
+            self.restored[price] = [shares, until_ms]
         else:
             entry[0] += shares
-            entry[1] = 1
+            entry[1] = max(entry[1], until_ms)
 
-    def level_changed(self, price: int) -> None:
-        """The archive showed this level again."""
+    def level_changed(self, price: int, ts_ms: int) -> None:
+        """The archive showed this level again at ``ts_ms``."""
         self.taken.pop(price, None)
         entry = self.restored.get(price)
-        if entry is not None:
-            if entry[1]:
-                entry[1] -= 1  # the live fill's own effect on the level
-            else:
-                del self.restored[price]
+        if entry is not None and ts_ms > entry[1]:  # not the live fill's own echo
+            del self.restored[price]
 
-    def side_replaced(self) -> None:
-        """A snapshot showed the whole side again."""
+    def side_replaced(self, ts_ms: int) -> None:
+        """A snapshot showed the whole side again at ``ts_ms``."""
         self.taken.clear()
         for price in list(self.restored):
-            self.level_changed(price)
+            self.level_changed(price, ts_ms)
 
     def adjust(self, levels: dict[int, int]) -> dict[int, int]:
         """The side's displayed levels with the run's adjustments applied."""

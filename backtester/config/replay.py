@@ -79,5 +79,8 @@ class SimulationConfig(BaseModel):
     """Add back to the books the liquidity the live bot's own archived fills took (the
     archived books lack it), until the archive changes that level again. Turn it off for
     a live trail made after the fact, which the recorded books never saw."""
+    live_fill_echo_ms: int = Field(default=1_000, ge=0, le=60_000)
+    """How long after a live fill the archive's changes of its price level are taken to be
+    that fill's own effect (the bot and the exchange stamp on different clocks)."""
     fee_asset: Literal["dated", "pusd", "shares_on_buy"] = "dated"
     """Which asset pays a taker fee: the dated rule of ``backtester.fees`` by default."""

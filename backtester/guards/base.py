@@ -33,12 +33,19 @@ class Vote:
     reason: str | None = None
 
     def as_payload(self) -> dict[str, str]:
+        """The vote as a ``RiskVote`` payload (archive contract: ``guard``)."""
         out = {"guard": self.guard, "vote": self.vote}
         if self.new_size_pusd is not None:
             out["new_size_pusd"] = format_micros(self.new_size_pusd)
         if self.reason:
             out["reason"] = self.reason
         return out
+
+    def as_risk_vote(self) -> dict[str, str]:
+        """The vote as an entry of an OperationsReport's ``risk_votes`` (spec section 16
+        names the voter ``bot``)."""
+        payload = self.as_payload()
+        return {"bot": payload.pop("guard"), **payload}
 
 
 @dataclass(frozen=True)

@@ -303,7 +303,7 @@ class _Replay:
                 continue
             if kind == live_execution:
                 if self.sim.restore_live_footprint:
-                    self.restore_footprint(asset, taker_buys=is_bid == 1, price=price, shares=size)
+                    self.restore_footprint(asset, taker_buys=is_bid == 1, price=price, shares=size, ts_ms=ts)
                 continue
             slot = slots.get(asset)
             if slot is None:
@@ -333,14 +333,17 @@ class _Replay:
         self.result.messages = applied
         return self.result
 
-    def restore_footprint(self, asset: str | None, *, taker_buys: bool, price: int, shares: int) -> None:
+    def restore_footprint(
+        self, asset: str | None, *, taker_buys: bool, price: int, shares: int, ts_ms: int
+    ) -> None:
         """Add back, on both views, the shares a live fill of the bot took (see book.overlay)."""
         market_id = self.markets.market_of_asset.get(asset or "")
         if market_id is None or price <= 0 or shares <= 0:
             return
         view = self.markets.view(market_id, 0)
-        view.book(asset).restore(bid_side=not taker_buys, price=price, shares=shares)  # type: ignore[arg-type]
-        view.other(asset).restore(bid_side=taker_buys, price=MICRO - price, shares=shares)  # type: ignore[arg-type]
+        until = ts_ms + self.sim.live_fill_echo_ms
+        view.book(asset).restore(bid_side=not taker_buys, price=price, shares=shares, until_ms=until)  # type: ignore[arg-type]
+        view.other(asset).restore(bid_side=taker_buys, price=MICRO - price, shares=shares, until_ms=until)  # type: ignore[arg-type]
 
     def end_instant(self, touched: set[str], clock: int | None) -> None:
         """Decide for every group the instant touched, then link the instant's live decisions."""
@@ -425,7 +428,7 @@ class _Replay:
             outcome.intent,
             decided_ms=clock,
             verdict=outcome.verdict,
-            votes=[v.as_payload() for v in votes],
+            votes=[v.as_risk_vote() for v in votes],
         )
 
     def skip(self, book: TokenBook, group: str, clock: int) -> None:
@@ -454,7 +457,7 @@ class _Replay:
             replay_run_id=self.ids.run_id, ts_ms=clock, severity="INFO", tick_ts_ms=clock,
             market_id=intent.legs[0].market_id, group=group, trace_id=trace,
             original_trace_id=None, simulated_verdict="reject", phantom_arb=phantom,
-            reasons=list(outcome.reasons), risk_votes=[v.as_payload() for v in outcome.votes],
+            reasons=list(outcome.reasons), risk_votes=[v.as_risk_vote() for v in outcome.votes],
             parameter_variant=self.ids.variant_id,
         )  # fmt: skip
 

@@ -84,6 +84,22 @@ class TestRun:
         assert len(summary["markets"]) == 5
         assert summary["variants"][0]["ticks_skipped"] == 0
         assert "BACKTESTER_FEE_ASSUMED" in result.stderr
+        aggregate = summary["aggregate_report"]
+        assert aggregate["event_type"] == "BACKTESTER_REPLAY_COMPLETE"
+        assert aggregate["variants"][0]["simulated_fills"] > 0
+        assert summary["original_outcome"]["fills"] > 0
+        assert summary["comparison"][0]["by_cause"]["latency"] > 0
+
+    def test_run_out_writes_the_run(self, runner: CliRunner, tmp_path: Path) -> None:
+        """--out writes <out>/<run id>/ (status complete) and the operations topic."""
+        result = invoke(runner, "run", "--config", "data/sample-fair-value.json", "--now",
+                        "2026-11-25T00:00:00Z", "--out", tmp_path)  # fmt: skip
+        assert result.exit_code == 0, result.output
+        run_id = json.loads(result.stdout)["replay_run_id"]
+        status = json.loads((tmp_path / run_id / "status.json").read_text())
+        assert status["status"] == "complete"
+        assert (tmp_path / "operations.duckdb").is_file()
+        assert f"run written to {tmp_path / run_id}" in result.stderr
 
     def test_rejected_config_exit_2(self, runner: CliRunner, tmp_path: Path) -> None:
         """A rejected config exits 2 and prints its reason code on stderr."""

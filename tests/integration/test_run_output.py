@@ -1,0 +1,108 @@
+"""A run written to disk: the run directory, the operations topic, atomicity, and
+byte-identical output for the same archive and config."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from backtester.runs import output, replay, write_run
+from backtester.sample import SAMPLE_ARCHIVE
+
+NOW = datetime(2026, 11, 25, tzinfo=UTC)
+CONFIG = "data/sample-fair-value.json"
+
+
+@pytest.fixture(scope="module")
+def result():
+    return replay(CONFIG, now=NOW, archive=SAMPLE_ARCHIVE)
+
+
+def test_run_directory(result, tmp_path: Path) -> None:
+    """<out>/<run id>/ holds the reports, the summary, the comparison and a status file
+    whose hashes match the files; the reports are one canonical JSON object per line."""
+    run_dir = write_run(result, tmp_path)
+    assert run_dir == tmp_path / result.replay_run_id
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        "comparison.jsonl", "reports.jsonl", "status.json", "summary.json",
+    ]  # fmt: skip
+    status = json.loads((run_dir / "status.json").read_text())
+    assert (status["status"], status["reports"]) == ("complete", len(result.reports))
+    for name, digest in status["sha256"].items():
+        assert hashlib.sha256((run_dir / name).read_bytes()).hexdigest() == digest
+    lines = (run_dir / "reports.jsonl").read_text().splitlines()
+    assert [json.loads(line) for line in lines] == result.reports
+    assert lines[0] == json.dumps(result.reports[0], sort_keys=True, separators=(",", ":"))
+    assert not list(tmp_path.glob(".*.partial"))
+
+
+def test_a_run_id_is_written_once(result, tmp_path: Path) -> None:
+    write_run(result, tmp_path)
+    with pytest.raises(FileExistsError):
+        write_run(result, tmp_path)
+
+
+def test_crash_leaves_nothing_that_looks_complete(result, tmp_path: Path, monkeypatch) -> None:
+    """If writing dies midway (here: the topic insert fails), there is no run directory
+    and no status file, only the staging directory, named as such."""
+
+    def boom(*_: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(output, "_publish", boom)
+    with pytest.raises(OSError, match="disk full"):
+        write_run(result, tmp_path)
+    assert not (tmp_path / result.replay_run_id).exists()
+    [staging] = tmp_path.glob(".*.partial")
+    assert not (staging / "status.json").exists()
+
+
+def test_operations_topic(result, tmp_path: Path) -> None:
+    """Every report is on the topic table once, with its partition and retention; a
+    second run appends its own."""
+    write_run(result, tmp_path)
+    again = replay(CONFIG, now=NOW, archive=SAMPLE_ARCHIVE)
+    write_run(again, tmp_path)
+    con = duckdb.connect(str(tmp_path / "operations.duckdb"), read_only=True)
+    rows = con.execute(
+        f"SELECT replay_run_id, count(*), count(DISTINCT report_id), min(partition), max(partition), "
+        f"min(retained_until), max(retained_until) FROM {output.TOPIC_TABLE} GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    stored = con.execute(
+        f"SELECT report FROM {output.TOPIC_TABLE} WHERE report_id = ?", [result.aggregate["report_id"]]
+    ).fetchone()[0]
+    con.close()
+    assert [r[0] for r in rows] == sorted([result.replay_run_id, again.replay_run_id])
+    for _, count, distinct, low, high, keep_low, keep_high in rows:
+        assert count == distinct == len(result.reports)
+        assert (low, high) == ("backtester+2025-12-11T00:00Z", "backtester+2025-12-11T00:00Z")
+        assert (str(keep_low), str(keep_high)) == ("2026-12-11", "2026-12-11")  # window end + 1 year
+    assert json.loads(stored) == result.aggregate
+
+
+def test_same_archive_and_config_give_the_same_bytes(result, tmp_path: Path) -> None:
+    """Two runs of the same config over the same archive write identical files but for
+    the run id (the reports carry no wall-clock field)."""
+    again = replay(CONFIG, now=NOW, archive=SAMPLE_ARCHIVE)
+    assert again.replay_run_id != result.replay_run_id
+    first, second = write_run(result, tmp_path / "a"), write_run(again, tmp_path / "b")
+    for name in ("reports.jsonl", "summary.json", "comparison.jsonl"):
+        a = (first / name).read_text().replace(result.replay_run_id, "RUN")
+        b = (second / name).read_text().replace(again.replay_run_id, "RUN")
+        assert a == b, name
+        assert len(a) > 1000
+
+
+def test_aborted_run_is_written_as_aborted(tmp_path: Path) -> None:
+    """A run that could not read its archive is on the record too, marked aborted."""
+    aborted = replay(CONFIG, now=NOW, archive=tmp_path / "missing.duckdb")
+    run_dir = write_run(aborted, tmp_path / "out")
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["status"] == "aborted"
+    [report] = [json.loads(line) for line in (run_dir / "reports.jsonl").read_text().splitlines()]
+    assert report["event_type"] == "BACKTESTER_ARCHIVE_UNAVAILABLE"
