@@ -10,6 +10,7 @@ sum to 1.04, so No asks sum to 5 - 1.04 = 3.96, and five No tokens convert into 
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from backtester.archive import Archive, contract_conversion
 from backtester.archive.adapters import conversions_for
 from backtester.runs import replay
 from backtester.sample import REAL_DATA
-from backtester.units import MICRO, format_micros
+from backtester.units import MICRO, format_micros, parse_micros
 
 FED = REAL_DATA / "statground_gamma_events_2024" / "event_14220_fed-interest-rates-january-2025.json"
 T1 = 1_737_000_000_000  # 2025-01-16, before the event closed
@@ -86,3 +87,45 @@ def test_edge_threshold(fed: Path) -> None:
     """At a 600 bps minimum edge neither basket qualifies."""
     result = replay({**CONFIG, "parameter_sweep": [{"min_edge_bps": 600}]}, now=NOW, archive=fed)
     assert result.variants[0].intents == 0
+
+
+def test_settlement_through_the_neg_risk_adapter(fed: Path, tmp_path: Path) -> None:
+    """The event resolves as it really did (Gamma's outcomePrices: "No Change"), each
+    market paid through the NegRiskAdapter 10 s after tick 1; the window ends before
+    tick 2. Worked by hand, per market in question-id order:
+
+    * tick 1 buys 200 Yes of each at 0.15, 0.20, 0.25, 0.30, 0.05: 190 pUSD, P&L 0;
+    * settlement: 75+ bps -30, 50 bps -40, 25 bps -50, No Change 200 - 60 = +140,
+      increase -10: realised +10 = 200 - 190, nothing left open."""
+    db = tmp_path / "fed.duckdb"
+    shutil.copy(fed, db)
+    # the real resolution: Gamma's outcomePrices, ["1", "0"] for the market whose Yes won
+    resolved = {
+        m["conditionId"]: json.loads(m["outcomePrices"]) for m in json.loads(FED.read_text())["markets"]
+    }
+    with Archive.open(db) as store:
+        markets = store.con.execute(
+            "SELECT condition_id, yes_token_id, no_token_id, question FROM markets"
+        ).fetchall()
+    lines = [
+        {"kind": "report", "report_kind": "SettlementReport", "report_id": f"settle_{cid}", "trace_id": None,
+         "bot_id": "settlement.watcher", "ts_ms": T1 + 10_000, "mode": "live", "schema_version": 2,
+         "payload": {"market_id": cid, "payouts": dict(zip((yes, no), resolved[cid], strict=True)),
+                     "adapter": "NegRiskAdapter"}}
+        for cid, yes, no, _ in markets
+    ]  # fmt: skip
+    assert [q for cid, _, _, q in markets if resolved[cid] == ["1", "0"]] == [
+        "No change in Fed interest rates after January 2025 meeting?"
+    ]
+    settle = tmp_path / "settle.jsonl"
+    settle.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    with Archive.open(db) as store:
+        assert store.import_conversions([contract_conversion(settle)]).ok
+    [variant] = replay({**CONFIG, "end_ts": "2025-01-16T04:00:30Z"}, now=NOW, archive=db).variants
+    processed = [r for r in variant.reports if r.get("event_type") == "BACKTESTER_TICK_PROCESSED"]
+    settled = [r["simulated_fill"] for r in processed if r["simulated_fill"]["kind"] == "settlement"]
+    assert [f["pnl_pusd"] for f in settled] == ["-30", "-40", "-50", "140", "-10"]
+    assert [f["cash_pusd"] for f in settled] == ["0", "0", "0", "200", "0"]
+    assert {f["adapter"] for f in settled} == {"NegRiskAdapter"}
+    assert sum(parse_micros(r["simulated_fill"]["pnl_pusd"]) for r in processed) == variant.realised
+    assert (variant.realised, variant.unrealised) == (10 * MICRO, 0)
