@@ -9,7 +9,10 @@ throwaway archive first) and for the bundled sample (``data/sample-arb.json``):
 * ``book only``: the tick loop with a strategy that never trades (book reconstruction,
   sync checks and the decision loop);
 * ``sum_to_one_arb``: the same with the default strategy and the guard stack;
-* ``whole replay``: ``backtester.run`` end to end (validation, archive, feed, one variant).
+* ``whole replay``: ``backtester.run`` end to end (validation, archive, feed, one variant);
+* the main sample job (``data/sample-run.json``, ``fair_value_taker``, which trades):
+  the whole replay with fills, the ledger, the live outcome and the comparison, and
+  writing the run (``write_run``: the JSONL files and the operations table).
 
 Times are the best of three runs on one core.
 """
@@ -33,7 +36,7 @@ from backtester.archive.adapters import conversions_for  # noqa: E402
 from backtester.book.feed import ArchiveFeed  # noqa: E402
 from backtester.config import RiskConfig, resolve_config  # noqa: E402
 from backtester.guards import default_guards  # noqa: E402
-from backtester.runs import replay, run_variant  # noqa: E402
+from backtester.runs import replay, run_variant, write_run  # noqa: E402
 from backtester.sample import REAL_DATA, SAMPLE_ARCHIVE  # noqa: E402
 from backtester.strategies import StrategySpec, default_registry  # noqa: E402
 from backtester.strategies.params import SumToOneArbParams  # noqa: E402
@@ -76,15 +79,31 @@ def bench(label: str, archive: Path, config: dict | str) -> None:
                 guards=default_guards(),
             ),
         )
-        updates, ticks = result.messages, result.ticks_replayed  # type: ignore[attr-defined]
+        updates, ticks = result.messages, result.ticks_replayed
         print(
             f"  {name:<15} {updates:>9,} updates, {ticks:>9,} ticks in {seconds:.3f} s = "
             f"{updates / seconds:>11,.0f} updates/s, {ticks / seconds:>9,.0f} ticks/s"
         )
     seconds, result = best_of(3, lambda: replay(config, now=NOW, archive=archive))
-    updates = result.variants[0].messages  # type: ignore[attr-defined]
+    updates = result.variants[0].messages
     rate = updates / seconds
     print(f"  {'whole replay':<15} {updates:>9,} updates in {seconds:.3f} s = {rate:>11,.0f} updates/s")
+
+
+def bench_trading(config: str) -> None:
+    print("bundled sample, main job (data/sample-run.json, fair_value_taker, trading)")
+    seconds, result = best_of(3, lambda: replay(config, now=NOW, archive=SAMPLE_ARCHIVE))
+    [variant] = result.variants
+    orders = len(variant.trading.executions)
+    print(
+        f"  {'whole replay':<15} {variant.messages:>9,} updates, {orders:,} orders, {len(variant.fills):,} "
+        f"fills, {len(result.reports):,} reports in {seconds:.3f} s = "
+        f"{variant.messages / seconds:>11,.0f} updates/s"
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-out-") as out:
+        start = time.perf_counter()
+        write_run(result, out)
+        print(f"  {'write_run':<15} {time.perf_counter() - start:.3f} s")
 
 
 def main() -> None:
@@ -102,6 +121,7 @@ def main() -> None:
         }
         bench("Tickscope stream (real, 12 tokens, partial books)", db, window)
     bench("bundled sample (data/sample-arb.json)", SAMPLE_ARCHIVE, str(ROOT / "data" / "sample-arb.json"))
+    bench_trading(str(ROOT / "data" / "sample-run.json"))
 
 
 if __name__ == "__main__":

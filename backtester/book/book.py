@@ -54,6 +54,8 @@ class TokenBook:
         "bid_overlay",
         "bids",
         "depth_limit",
+        "drops",
+        "last_mid",
         "last_seq",
         "reason",
         "stamp_ms",
@@ -83,6 +85,11 @@ class TokenBook:
         # What the run itself changed (see backtester.book.overlay); None until it does.
         self.bid_overlay: Overlay | None = None
         self.ask_overlay: Overlay | None = None
+        # The archive's latest drop per level, (is_bid, price) -> (ts_ms, shares), kept only
+        # when the run restores the live footprint (None: not kept).
+        self.drops: dict[tuple[bool, int], tuple[int, int]] | None = None
+        # The mid before the book lost sync: what an open position is marked at meanwhile.
+        self.last_mid: int | None = None
 
     # ------------------------------------------------------------ writing
 
@@ -97,8 +104,12 @@ class TokenBook:
         depth_limit: int | None = None,
     ) -> None:
         """Replace the book with a full snapshot (levels best first, as archived)."""
+        old_bids, old_asks = self.bids, self.asks
         self.bids = dict(zip(bid_px, bid_sz, strict=True))
         self.asks = dict(zip(ask_px, ask_sz, strict=True))
+        if self.drops is not None:
+            self._note_drops(True, ts_ms, old_bids, self.bids)
+            self._note_drops(False, ts_ms, old_asks, self.asks)
         self.best_bid = bid_px[0] if bid_px else None
         self.best_ask = ask_px[0] if ask_px else None
         self.top_bid = self.top_ask = None
@@ -108,9 +119,16 @@ class TokenBook:
         self.depth_limit = depth_limit
         self._bids_cache = self._asks_cache = None
         if self.bid_overlay is not None:
-            self.bid_overlay.side_replaced(ts_ms)
+            self.bid_overlay.side_replaced(ts_ms, old_bids, self.bids)
         if self.ask_overlay is not None:
-            self.ask_overlay.side_replaced(ts_ms)
+            self.ask_overlay.side_replaced(ts_ms, old_asks, self.asks)
+
+    def _note_drops(self, is_bid: bool, ts_ms: int, old: dict[int, int], new: dict[int, int]) -> None:
+        assert self.drops is not None
+        for price, size in old.items():
+            left = new.get(price, 0)
+            if left < size:
+                self.drops[(is_bid, price)] = (ts_ms, size - left)
 
     def set_level(
         self, *, is_bid: bool, price: int, size: int, ts_ms: int, best_bid: int = -1, best_ask: int = -1
@@ -133,10 +151,14 @@ class TokenBook:
             self.state = BookState.PARTIAL  # the stream starts without a snapshot
             self.reason = ""
         self.stamp_ms = ts_ms
+        if self.drops is not None:
+            old = (self.bids if is_bid else self.asks).get(price, 0)
+            if size < old:
+                self.drops[(bool(is_bid), price)] = (ts_ms, old - size)
         if is_bid:
             self._bids_cache = None
             if self.bid_overlay is not None:
-                self.bid_overlay.level_changed(price, ts_ms)
+                self.bid_overlay.level_changed(price, ts_ms, self.bids.get(price, 0), size)
             if size:
                 self.bids[price] = size
                 if self.best_bid is None or price > self.best_bid:
@@ -146,7 +168,7 @@ class TokenBook:
         else:
             self._asks_cache = None
             if self.ask_overlay is not None:
-                self.ask_overlay.level_changed(price, ts_ms)
+                self.ask_overlay.level_changed(price, ts_ms, self.asks.get(price, 0), size)
             if size:
                 self.asks[price] = size
                 if self.best_ask is None or price < self.best_ask:
@@ -197,10 +219,15 @@ class TokenBook:
         """A simulated fill took ``shares`` at ``price`` (see :mod:`backtester.book.overlay`)."""
         self._overlay(bid_side).take(price, shares)
 
-    def restore(self, *, bid_side: bool, price: int, shares: int, until_ms: int) -> None:
-        """Add back shares the live bot's own fill took; the archive's changes of the level
-        up to ``until_ms`` are that fill's echo (see :mod:`backtester.book.overlay`)."""
-        self._overlay(bid_side).restore(price, shares, until_ms)
+    def live_fill(self, *, bid_side: bool, price: int, shares: int, ts_ms: int, echo_ms: int) -> None:
+        """The live bot's own fill took ``shares`` at ``price`` at ``ts_ms``: add them back
+        as far as the archive shows them gone (see :mod:`backtester.book.overlay`)."""
+        recent = 0
+        if self.drops is not None:
+            dropped = self.drops.get((bid_side, price))
+            if dropped is not None and dropped[0] >= ts_ms - echo_ms:
+                recent = dropped[1]
+        self._overlay(bid_side).live_fill(price, shares, ts_ms + echo_ms, recent)
 
     def _overlay(self, bid_side: bool) -> Overlay:
         if bid_side:
@@ -261,6 +288,8 @@ class TokenBook:
         self._asks_cache = None
 
     def lose_sync(self, reason: str) -> None:
+        if self.state is not BookState.UNKNOWN:
+            self.last_mid = self.mid()
         self.state = BookState.UNKNOWN
         self.reason = reason
         self.bid_overlay = self.ask_overlay = None
@@ -302,7 +331,10 @@ class TokenBook:
 
     def mid(self) -> int:
         """What a share is worth by the archive's own book (the run's changes left out):
-        the mid of the displayed top, the bid when there is no ask, else 0."""
+        the mid of the displayed top, the bid when there is no ask, else 0. While the book
+        is out of sync, the mid it had before it lost sync (stale, but not a made-up 0)."""
+        if self.state is BookState.UNKNOWN:
+            return self.last_mid or 0
         partial = self.state is BookState.PARTIAL
         bid = self.top_bid if partial else self.best_bid
         ask = self.top_ask if partial else self.best_ask

@@ -6,14 +6,24 @@ Two adjustments, both per price level:
   run until the archive shows that level again (an update of the level, or a snapshot):
   from then on the archive is the truth, since the run cannot know how the market would
   have refilled it. No displayed share is ever filled twice.
-* **restored**: shares the live bot's own archived fill took (the live footprint). The
-  archive shows the level without them from the live fill on, which would penalise a
-  replay of the same strategy for its own past trades, so they are added back, until the
-  archive changes that level again for another reason. The archive's changes of the level
-  up to ``until_ms`` (the live fill's time plus an echo window) are taken to be the fill
-  itself and leave the restoration in place; the first change after it ends it. The
-  window is needed because the bot stamps its ExecutionReport on its own clock, before or
-  after the exchange publishes the level change its fill caused.
+* **restored** (the live footprint): shares the live bot's own archived fill took. From
+  the fill on, the archive shows the level without them, which would penalise a replay
+  of the same strategy for its own past trades, so they are added back, but only as far
+  as the archive actually shows them gone:
+
+  - a live fill of n shares at p opens a *credit* of n at p, for an echo window
+    (``until_ms``: the fill's time plus ``simulation.live_fill_echo_ms``), since the bot
+    stamps its ExecutionReport on its own clock, before or after the exchange publishes
+    the change its fill caused;
+  - a drop of the archive's level at p inside the window (also one just before the fill,
+    which the book remembers) is the fill's echo, up to the credit: that much is
+    restored, and what the run had taken at p stays taken;
+  - the first change of the level after the window ends the restoration: the archive is
+    the truth again.
+
+  Shares are never restored twice, never beyond what the live bot reported, and never
+  before the archive shows them gone. A live fill reported at an average price between
+  levels matches no level, so nothing is restored for it (conservative).
 """
 
 from __future__ import annotations
@@ -24,44 +34,58 @@ __all__ = ["Overlay"]
 class Overlay:
     """Adjustments of one side (bids or asks) of one token's book. Micro-units."""
 
-    __slots__ = ("restored", "taken")
+    __slots__ = ("footprint", "taken")
 
     def __init__(self) -> None:
         self.taken: dict[int, int] = {}
-        self.restored: dict[int, list[int]] = {}  # price -> [shares, until_ms]
+        self.footprint: dict[int, list[int]] = {}  # price -> [credit left, restored, until_ms]
 
     def __bool__(self) -> bool:
-        return bool(self.taken or self.restored)
+        return bool(self.taken or self.footprint)
 
     def take(self, price: int, shares: int) -> None:
         self.taken[price] = self.taken.get(price, 0) + shares
 
-    def restore(self, price: int, shares: int, until_ms: int) -> None:
-        entry = self.restored.get(price)
+    def live_fill(self, price: int, shares: int, until_ms: int, recent_drop: int = 0) -> None:
+        """The live bot took ``shares`` at ``price``; ``recent_drop``: how far the archive's
+        level had already dropped inside the echo window before the fill was reported."""
+        entry = self.footprint.get(price)
         if entry is None:
-            self.restored[price] = [shares, until_ms]
-        else:
-            entry[0] += shares
-            entry[1] = max(entry[1], until_ms)
+            entry = self.footprint[price] = [0, 0, until_ms]
+        entry[0] += shares
+        entry[2] = max(entry[2], until_ms)
+        if recent_drop > 0:
+            absorbed = min(recent_drop, entry[0])
+            entry[0] -= absorbed
+            entry[1] += absorbed
 
-    def level_changed(self, price: int, ts_ms: int) -> None:
-        """The archive showed this level again at ``ts_ms``."""
+    def level_changed(self, price: int, ts_ms: int, old: int, new: int) -> None:
+        """The archive showed this level again at ``ts_ms``, from ``old`` to ``new`` shares."""
+        entry = self.footprint.get(price)
+        if entry is not None:
+            if ts_ms <= entry[2]:
+                drop = old - new
+                if drop > 0 and entry[0] > 0:
+                    absorbed = min(drop, entry[0])
+                    entry[0] -= absorbed
+                    entry[1] += absorbed
+                    if absorbed == drop:
+                        return  # the live fill's own echo: what the run took stays taken
+            else:
+                del self.footprint[price]
         self.taken.pop(price, None)
-        entry = self.restored.get(price)
-        if entry is not None and ts_ms > entry[1]:  # not the live fill's own echo
-            del self.restored[price]
 
-    def side_replaced(self, ts_ms: int) -> None:
+    def side_replaced(self, ts_ms: int, old: dict[int, int], new: dict[int, int]) -> None:
         """A snapshot showed the whole side again at ``ts_ms``."""
-        self.taken.clear()
-        for price in list(self.restored):
-            self.level_changed(price, ts_ms)
+        for price in {*self.taken, *self.footprint}:
+            self.level_changed(price, ts_ms, old.get(price, 0), new.get(price, 0))
 
     def adjust(self, levels: dict[int, int]) -> dict[int, int]:
         """The side's displayed levels with the run's adjustments applied."""
         out = dict(levels)
-        for price, (shares, _) in self.restored.items():
-            out[price] = out.get(price, 0) + shares
+        for price, (_, restored, _) in self.footprint.items():
+            if restored:
+                out[price] = out.get(price, 0) + restored
         for price, shares in self.taken.items():
             left = out.get(price, 0) - shares
             if left > 0:

@@ -52,6 +52,8 @@ class Decision:
     original_trace_id: str | None
     intent: Intent
     verdict: str
+    proposed: Intent | None = None
+    """The intent as the strategy proposed it, before any guard reshaped it."""
 
 
 @dataclass
@@ -75,6 +77,11 @@ class VariantResult:
     trading: Trading | None = None
     marks: dict[str, int] = field(default_factory=dict)
     """Every token's mark at the window's end (the mid of the archive's book)."""
+    gaps: dict[str, list[list[int | None]]] = field(default_factory=dict)
+    """Per market group, the intervals [first skipped tick, first tick replayed again)
+    its books were out of sync (None: still out of sync at the end)."""
+    group_of: dict[str, str] = field(default_factory=dict)
+    """Each market's decision group (itself, or its neg-risk event)."""
 
     @property
     def ledger(self) -> Ledger:
@@ -226,7 +233,11 @@ class _Replay:
         self.guards = guards
         self.sim = simulation
         self.markets = _Markets(feed.markets)
+        if simulation.restore_live_footprint and any(e[2] == Kind.LIVE_EXECUTION for e in feed.events):
+            for book in self.markets.books.values():
+                book.drops = {}  # remember the archive's drops: a live fill's echo may come first
         self.result = VariantResult(ids.variant_id, params.model_dump(mode="json"))
+        self.result.group_of = dict(self.markets.group_of_market)
         self.signals: dict[tuple[str, str], Signal] = {}
         self.signal_view = MappingProxyType(self.signals)  # read-only, always current
         # The latest decided tick of each group that produced an intent (its trace), for
@@ -341,9 +352,13 @@ class _Replay:
         if market_id is None or price <= 0 or shares <= 0:
             return
         view = self.markets.view(market_id, 0)
-        until = ts_ms + self.sim.live_fill_echo_ms
-        view.book(asset).restore(bid_side=not taker_buys, price=price, shares=shares, until_ms=until)  # type: ignore[arg-type]
-        view.other(asset).restore(bid_side=taker_buys, price=MICRO - price, shares=shares, until_ms=until)  # type: ignore[arg-type]
+        echo = self.sim.live_fill_echo_ms
+        view.book(asset).live_fill(  # type: ignore[arg-type]
+            bid_side=not taker_buys, price=price, shares=shares, ts_ms=ts_ms, echo_ms=echo
+        )
+        view.other(asset).live_fill(  # type: ignore[arg-type]
+            bid_side=taker_buys, price=MICRO - price, shares=shares, ts_ms=ts_ms, echo_ms=echo
+        )
 
     def end_instant(self, touched: set[str], clock: int | None) -> None:
         """Decide for every group the instant touched, then link the instant's live decisions."""
@@ -389,10 +404,15 @@ class _Replay:
                 return
         result.ticks_replayed += 1
         result.ticks_partial_book += partial
+        gaps = result.gaps.get(group)
+        if gaps and gaps[-1][1] is None:
+            gaps[-1][1] = clock  # back in sync
         view = DecisionView(clock, group, views, self.signal_view, self.positions)
         intent = self.spec.evaluate(view, self.params)
         if intent is None:
             return
+        if self.trading.settled and any(leg.market_id in self.trading.settled for leg in intent.legs):
+            return  # a resolved market has nothing left to trade
         result.intents += 1
         context = GuardContext(view, self.limits, self.trading.exposure())
         votes = [guard.vote(intent, context) for guard in self.guards]
@@ -400,7 +420,9 @@ class _Replay:
         trace = ids.next("trace")
         self.latest[group] = trace
         self.decision_index[trace] = len(result.decisions)
-        result.decisions.append(Decision(clock, trace, None, outcome.intent or intent, outcome.verdict))
+        result.decisions.append(
+            Decision(clock, trace, None, outcome.intent or intent, outcome.verdict, proposed=intent)
+        )
         self.emit(
             trace, _decision_report(ids, intent, outcome, trace=trace, clock=clock, params=result.params)
         )
@@ -432,6 +454,9 @@ class _Replay:
         )
 
     def skip(self, book: TokenBook, group: str, clock: int) -> None:
+        gaps = self.result.gaps.setdefault(group, [])
+        if not gaps or gaps[-1][1] is not None:
+            gaps.append([clock, None])
         self.result.ticks_skipped += 1
         self.result.skipped_by_reason[book.reason.split(":")[0]] += 1
         self.emit(

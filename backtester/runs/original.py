@@ -38,6 +38,8 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from backtester.archive import Archive
+from backtester.config.replay import SimulationConfig
+from backtester.fees import fee_asset, fee_in_shares
 from backtester.ledger import Ledger
 from backtester.units import MICRO, format_micros, parse_micros
 
@@ -46,7 +48,7 @@ __all__ = ["LiveFill", "OriginalOutcome", "compare", "load_original"]
 
 @dataclass(frozen=True)
 class LiveFill:
-    trace_id: str | None
+    trace_id: str
     ts_ms: int
     market_id: str
     asset_id: str
@@ -55,6 +57,8 @@ class LiveFill:
     shares: int
     size_pusd: int
     fee_pusd: int
+    fee_shares: int = 0
+    """The fee taken in shares of the bought token, by the same dated rule as the replay."""
 
 
 @dataclass
@@ -67,6 +71,9 @@ class OriginalOutcome:
     """Per trace, the live guards' verdict from its RiskVotes (approve, reshape, reject)."""
     executed_ms: dict[str, int] = field(default_factory=dict)
     """Per trace, when its first ExecutionReport (of any status) was stamped."""
+    unheld_sell_shares: int = 0
+    """Shares the live bot sold in the window beyond what it had bought in it (a position
+    from before the window, which neither side's accounting starts with): not counted."""
     ledger: Ledger = field(default_factory=Ledger)
     unrealised: int = 0
 
@@ -87,6 +94,7 @@ class OriginalOutcome:
             "realised_pnl_pusd": format_micros(self.realised),
             "unrealised_pnl_pusd": format_micros(self.unrealised),
             "pnl_pusd": format_micros(self.pnl),
+            "unheld_sell_shares": format_micros(self.unheld_sell_shares),
         }
 
 
@@ -97,20 +105,64 @@ def load_original(
     start_ms: int,
     end_ms: int,
     marks: dict[str, int],
-    merge_sets: bool,
+    simulation: SimulationConfig,
+    events: dict[str, str | None] | None = None,
 ) -> OriginalOutcome:
-    """Rebuild the live outcome of ``markets`` (condition id -> (yes, no)) in the window."""
+    """Rebuild the live outcome of ``markets`` (condition id -> (yes, no)) in the window,
+    under the replay's accounting: the same dated fee-asset rule, complete sets merged
+    and No baskets converted as the simulation settings say, the same end marks.
+    ``events``: each market's neg-risk event id (None for a binary market)."""
     outcome = OriginalOutcome()
     rows = store.con.execute(
         """
-        SELECT report_kind, trace_id, ts_ms, market_id, asset_id, payload FROM reports
+        SELECT report_kind, report_id, trace_id, ts_ms, market_id, asset_id, payload FROM reports
         WHERE mode <> 'replay' AND market_id IN (SELECT unnest(?::VARCHAR[]))
           AND ts_ms BETWEEN ? AND ?
           AND report_kind IN ('DecisionReport', 'ExecutionReport', 'SettlementReport')
-        ORDER BY ts_ms, report_kind, report_id
+        ORDER BY ts_ms, report_kind, coalesce(json_extract_string(payload, '$.side'), '') = 'SELL', report_id
         """,
         [sorted(markets), start_ms, end_ms],
     ).fetchall()
+    _load_votes(store, outcome, sorted(markets), start_ms, end_ms)
+    ledger = outcome.ledger
+    legs_of: dict[str, list[str]] = {}
+    executions: dict[str, int] = defaultdict(int)
+    for kind, report_id, trace_id, ts, market, asset, payload_text in rows:
+        payload = json.loads(payload_text)
+        trace = trace_id or f"untraced-{report_id}"
+        if kind == "DecisionReport":
+            intent = payload.get("intent")
+            legs = intent.get("legs", []) if isinstance(intent, dict) else []
+            legs_of[trace] = [leg["asset_id"] for leg in legs]
+            outcome.decisions[trace] = {
+                "ts_ms": ts, "market_id": market, "assets": sorted({leg["asset_id"] for leg in legs}),
+                "orders": sorted(
+                    (leg["asset_id"], leg["side"], parse_micros(leg["limit_price"]),
+                     parse_micros(leg["size_pusd"]))
+                    for leg in legs
+                ),
+            }  # fmt: skip
+            continue
+        if kind == "SettlementReport":
+            ledger.settle({t: parse_micros(v) for t, v in payload["payouts"].items()}, ts_ms=ts)
+            continue
+        outcome.executed_ms.setdefault(trace, ts)
+        executions[trace] += 1
+        if payload.get("status") in ("FILLED", "PARTIAL"):
+            _book_fill(outcome, trace, ts, market, asset, payload, simulation)
+            if simulation.merge_sets:
+                ledger.merge(*markets[market], ts_ms=ts)
+        legs = legs_of.get(trace, [])
+        if simulation.convert_no_baskets and executions[trace] == len(legs) >= 2:
+            _convert(ledger, legs, markets, events or {}, ts)
+    outcome.unrealised = ledger.unrealised({asset: marks.get(asset, 0) for asset in ledger.open_assets()})
+    return outcome
+
+
+def _load_votes(
+    store: Archive, outcome: OriginalOutcome, markets: list[str], start_ms: int, end_ms: int
+) -> None:
+    """Each live trace's verdict: the strictest of its RiskVotes, as the guard stack combines them."""
     votes = store.con.execute(
         """
         SELECT trace_id, payload FROM reports
@@ -119,64 +171,84 @@ def load_original(
               AND market_id IN (SELECT unnest(?::VARCHAR[])) AND ts_ms BETWEEN ? AND ?)
         ORDER BY trace_id, report_id
         """,
-        [sorted(markets), start_ms, end_ms],
+        [markets, start_ms, end_ms],
     ).fetchall()
-    severity = {"pass": 0, "approve": 0, "reshape": 1, "reject": 2}
-    for trace, payload_text in votes:  # the strictest vote decides, as the guard stack combines them
+    severity = {"approve": 0, "reshape": 1, "reject": 2}
+    for trace, payload_text in votes:
         vote = json.loads(payload_text)["vote"]
         verdict = outcome.verdicts.get(trace, "approve")
         outcome.verdicts[trace] = max(
             verdict, "approve" if vote == "pass" else vote, key=severity.__getitem__
         )
+
+
+def _book_fill(
+    outcome: OriginalOutcome, trace: str, ts: int, market: str, asset: str, payload: dict[str, Any],
+    simulation: SimulationConfig,
+) -> None:  # fmt: skip
+    """Put one live fill on the ledger, as the replay would have booked it."""
+    price, shares, size_pusd, fee = (
+        parse_micros(payload[k]) for k in ("price", "size", "size_pusd", "fee_pusd")
+    )
+    buying = payload["side"] == "BUY"
+    in_shares = buying and fee_asset(buying=True, ts_ms=ts, override=simulation.fee_asset) == "shares"
+    fee_shares = fee_in_shares(fee, price) if in_shares and fee else 0
     ledger = outcome.ledger
-    for kind, trace, ts, market, asset, payload_text in rows:
-        payload = json.loads(payload_text)
-        if kind == "DecisionReport":
-            intent = payload.get("intent")
-            legs = intent.get("legs", []) if isinstance(intent, dict) else []
-            outcome.decisions[trace or f"untraced-{ts}"] = {
-                "ts_ms": ts, "market_id": market, "assets": sorted({leg["asset_id"] for leg in legs}),
-                "orders": sorted(
-                    (leg["asset_id"], leg["side"], parse_micros(leg["limit_price"]),
-                     parse_micros(leg["size_pusd"]))
-                    for leg in legs
-                ),
-            }  # fmt: skip
-        elif kind == "SettlementReport":
-            ledger.settle({t: parse_micros(v) for t, v in payload["payouts"].items()}, ts_ms=ts)
-        elif trace is not None and trace not in outcome.executed_ms:
-            outcome.executed_ms[trace] = ts
-        if kind == "ExecutionReport" and payload.get("status") in ("FILLED", "PARTIAL"):
-            amounts = [parse_micros(payload[key]) for key in ("price", "size", "size_pusd", "fee_pusd")]
-            fill = LiveFill(trace, ts, market, asset, payload["side"], *amounts)
-            outcome.fills.append(fill)
-            if fill.side == "BUY":
-                ledger.buy(
-                    asset, shares=fill.shares, cost=fill.size_pusd, fee=fill.fee_pusd, fee_shares=0, ts_ms=ts
-                )
-            else:
-                ledger.sell(asset, shares=fill.shares, proceeds=fill.size_pusd, fee=fill.fee_pusd, ts_ms=ts)
-            if merge_sets and market in markets:
-                ledger.merge(*markets[market], ts_ms=ts)
-    outcome.unrealised = ledger.unrealised({asset: marks.get(asset, 0) for asset in ledger.open_assets()})
-    return outcome
+    if not buying:
+        held = ledger.position(asset)
+        if shares > held:  # sold what it held before the window: only the in-window part counts
+            outcome.unheld_sell_shares += shares - held
+            size_pusd, fee = size_pusd * held // shares, fee * held // shares
+            shares = held
+        if not shares:
+            return
+    fill = LiveFill(trace, ts, market, asset, payload["side"], price, shares, size_pusd, fee, fee_shares)
+    outcome.fills.append(fill)
+    if buying:
+        ledger.buy(asset, shares=shares, cost=size_pusd, fee=fee, fee_shares=fee_shares, ts_ms=ts)
+    else:
+        ledger.sell(asset, shares=shares, proceeds=size_pusd, fee=fee, ts_ms=ts)
+
+
+def _convert(
+    ledger: Ledger,
+    legs: list[str],
+    markets: dict[str, tuple[str, str]],
+    events: dict[str, str | None],
+    ts: int,
+) -> None:
+    """Convert a live No basket (every leg a No token of one neg-risk event) once all its
+    legs have executed, as the replay converts its own."""
+    market_of_no = {no: cid for cid, (_, no) in markets.items()}
+    basket = [market_of_no.get(asset) for asset in legs]
+    event_ids = {events.get(cid) for cid in basket if cid is not None}
+    if None in basket or len(event_ids) != 1 or None in event_ids:
+        return
+    (event,) = event_ids
+    others = tuple(
+        yes for cid, (yes, _) in sorted(markets.items()) if events.get(cid) == event and cid not in basket
+    )
+    ledger.convert(tuple(legs), yes_of_others=others, ts_ms=ts)
 
 
 def compare(
     decisions: list[Any],
     executions: list[Any],
-    skipped_ticks: set[tuple[str, int]],
     original: OriginalOutcome,
     marks: dict[str, int],
+    *,
+    gaps: dict[str, list[list[int | None]]] | None = None,
+    group_of: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per replay decision linked to the live bot and per live decision left alone."""
+    """One row per replay decision linked to the live bot, and per live decision (or live
+    execution without one) left unmatched. ``gaps``: per market group, when the replay's
+    books were out of sync; ``group_of``: each market's group."""
     replay_fills: dict[str, list[Any]] = defaultdict(list)
     for execution in executions:
         replay_fills[execution.order.trace_id].append(execution)
     live_fills: dict[str, list[LiveFill]] = defaultdict(list)
     for fill in original.fills:
-        if fill.trace_id:
-            live_fills[fill.trace_id].append(fill)
+        live_fills[fill.trace_id].append(fill)
     rows = []
     matched: set[str] = set()
     for decision in decisions:
@@ -186,25 +258,42 @@ def compare(
         matched.add(live_trace)
         rows.append(
             _row(
-                decision.trace_id, live_trace, decision.ts_ms, intent=decision.intent,
+                decision.trace_id, live_trace, decision.ts_ms, intent=decision.proposed or decision.intent,
                 fills=replay_fills[decision.trace_id], live=live_fills[live_trace],
                 live_decision=original.decisions.get(live_trace), marks=marks,
                 live_executed_ms=original.executed_ms.get(live_trace),
                 verdicts=(decision.verdict, _live_verdict(original, live_trace)),
             )
         )  # fmt: skip
-    for live_trace, live in sorted(original.decisions.items(), key=lambda item: (item[1]["ts_ms"], item[0])):
-        if live_trace in matched:
-            continue
+    unmatched = {trace: live["ts_ms"] for trace, live in original.decisions.items() if trace not in matched}
+    for trace, ts in original.executed_ms.items():  # executions of no decision in the window
+        if trace not in original.decisions and trace not in matched:
+            unmatched[trace] = ts
+    for live_trace, ts in sorted(unmatched.items(), key=lambda item: (item[1], item[0])):
+        live = original.decisions.get(live_trace)
         row = _row(
-            None, live_trace, live["ts_ms"], intent=None, fills=[], live=live_fills[live_trace],
+            None, live_trace, ts, intent=None, fills=[], live=live_fills[live_trace],
             live_decision=live, marks=marks, live_executed_ms=original.executed_ms.get(live_trace),
             verdicts=(None, _live_verdict(original, live_trace)),
         )  # fmt: skip
-        if any(market == live["market_id"] and ts <= live["ts_ms"] for market, ts in skipped_ticks):
+        market = live["market_id"] if live else next((f.market_id for f in live_fills[live_trace]), None)
+        if market is not None and _in_gap(ts, (gaps or {}).get((group_of or {}).get(market, market), [])):
             row["cause"] = "data_gap"
         rows.append(row)
     return rows
+
+
+def _in_gap(ts: int, gaps: list[list[int | None]]) -> bool:
+    """Whether the replay's books were out of sync at ``ts``."""
+    return any(start is not None and start <= ts and (end is None or ts < end) for start, end in gaps)
+
+
+def _to_mark(side: str, shares: int, fee_shares: int, cash: int, fee: int, mark: int) -> int:
+    """P&L of one fill marked at ``mark``: a buy's shares (less any fee taken in shares)
+    at the mark minus what they cost; a sale's proceeds minus the shares at the mark."""
+    if side == "BUY":
+        return (shares - fee_shares) * mark // MICRO - cash - (0 if fee_shares else fee)
+    return cash - fee - shares * mark // MICRO
 
 
 def _row(
@@ -226,8 +315,14 @@ def _row(
     live_cost = sum(f.size_pusd for f in live)
     replay_fee = sum(f.fee for f in fills)
     live_fee = sum(f.fee_pusd for f in live)
-    replay_pnl = sum(f.shares * marks.get(f.order.asset_id, 0) // MICRO - f.cost - f.fee for f in fills)
-    live_pnl = sum(f.shares * marks.get(f.asset_id, 0) // MICRO - f.size_pusd - f.fee_pusd for f in live)
+    replay_pnl = sum(
+        _to_mark(f.order.side, f.shares, f.fee_shares, f.cost, f.fee, marks.get(f.order.asset_id, 0))
+        for f in fills
+    )
+    live_pnl = sum(
+        _to_mark(f.side, f.shares, f.fee_shares, f.size_pusd, f.fee_pusd, marks.get(f.asset_id, 0))
+        for f in live
+    )
     legs = intent.legs if intent is not None else ()
     replay_assets = sorted({(leg.asset_id, leg.side) for leg in legs})
     replay_orders = sorted((leg.asset_id, leg.side, leg.limit_price, leg.cost + leg.fee) for leg in legs)

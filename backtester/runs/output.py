@@ -12,7 +12,10 @@ abort therefore never leaves a directory that looks complete. It holds:
 The reports also go to ``<out>/operations.duckdb``, table
 ``polytraders_reports_operations``: the stand-in for the ``polytraders.reports.operations``
 topic, keyed by ``report_id``, with its partition (``backtester+<epoch bucket>``) and the
-date it is retained until (window end + 1 year).
+date it is retained until (window end + 1 year). They are published before the status
+file is written, in one transaction that replaces the run's earlier rows: a crash
+between the two leaves the run's reports on the topic and its directory incomplete
+(``.partial``), and writing the run again completes both.
 """
 
 from __future__ import annotations
@@ -106,6 +109,11 @@ def _publish(path: Path, result: ReplayResult) -> None:
                 report_kind VARCHAR NOT NULL, partition VARCHAR NOT NULL, ts_ms BIGINT NOT NULL,
                 retained_until DATE NOT NULL, mode VARCHAR NOT NULL, report VARCHAR NOT NULL)"""
         )
-        con.from_arrow(batch).insert_into(TOPIC_TABLE)  # one statement: all the run's reports or none
+        # One transaction, replacing whatever an interrupted earlier attempt of this run
+        # left: writing a run again (after a crash) gives the same rows, never twice.
+        con.begin()
+        con.execute(f"DELETE FROM {TOPIC_TABLE} WHERE replay_run_id = ?", [result.replay_run_id])
+        con.from_arrow(batch).insert_into(TOPIC_TABLE)
+        con.commit()
     finally:
         con.close()

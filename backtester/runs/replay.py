@@ -172,9 +172,14 @@ def replay(
         spec = registry[run.strategy]
         variants = _run_variants(feed, spec, run, run_id)
         tokens = {cid: history[-1][1].tokens for cid, history in feed.markets.items()}
+        events = {
+            cid: info.neg_risk_market_id if info.neg_risk else None
+            for cid, history in feed.markets.items()
+            for info in [history[-1][1]]
+        }
         original = load_original(
             store, tokens, start_ms=run.start_ms, end_ms=run.end_ms, marks=variants[0].marks,
-            merge_sets=run.config.simulation.merge_sets,
+            simulation=run.config.simulation, events=events,
         )  # fmt: skip
     result = ReplayResult(run_id, "complete", run, markets, variants, notices, original=original)
     _finish(result)
@@ -206,14 +211,10 @@ def _finish(result: ReplayResult) -> None:
     window = (run.start_ms, run.end_ms)
     summaries = []
     for variant in result.variants:
-        skipped = {
-            (market, r["tick_ts_ms"])
-            for r in variant.reports
-            if r.get("event_type") == "BACKTESTER_TICK_SKIPPED"
-            for market in [r.get("group")]
-        }
-        rows = compare(variant.decisions, variant.trading.executions if variant.trading else [], skipped,
-                       original, variant.marks)  # fmt: skip
+        rows = compare(
+            variant.decisions, variant.trading.executions if variant.trading else [], original, variant.marks,
+            gaps=variant.gaps, group_of=variant.group_of,
+        )  # fmt: skip
         result.comparisons.append(rows)
         _annotate_fills(variant.reports, rows)
         summary = variant.summary() | {

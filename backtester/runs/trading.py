@@ -29,6 +29,7 @@ from backtester.ledger import Ledger, LedgerEvent
 from backtester.reports.envelopes import ReportIds, envelope, operations_report
 from backtester.strategies.base import Intent
 from backtester.units import format_micros, parse_micros
+from backtester.fees import fee_asset
 from backtester.venue import Execution, Order, execute
 
 __all__ = ["EquityPoint", "Trading"]
@@ -91,6 +92,8 @@ class Trading:
         self.equity: list[EquityPoint] = []
         self.marks: dict[str, int] = {}
         self.unrealised = 0
+        self.settled: set[str] = set()
+        """Markets resolved so far: nothing more is traded there."""
         self._count = 0
 
     # ------------------------------------------------------------ orders
@@ -136,13 +139,17 @@ class Trading:
 
     def _execute(self, order: Order) -> None:
         market = self.view_of(order.market_id, order.arrival_ms)
-        execution = execute(
-            order,
-            market,
-            ts_ms=order.arrival_ms,
-            time_in_force=self.sim.time_in_force,
-            fee_rule=self.sim.fee_asset,
-        )
+        if order.market_id in self.settled:
+            asset = fee_asset(buying=order.side == "BUY", ts_ms=order.arrival_ms, override=self.sim.fee_asset)
+            execution = Execution(order, "REJECTED", 0, 0, 0, asset, 0, (), "the market had resolved")
+        else:
+            execution = execute(
+                order,
+                market,
+                ts_ms=order.arrival_ms,
+                time_in_force=self.sim.time_in_force,
+                fee_rule=self.sim.fee_asset,
+            )
         submitted = self.submitted[order.trace_id]
         leg = submitted.intent.legs[order.leg]
         self.pending_spend[order.market_id] -= leg.cost + leg.fee
@@ -194,6 +201,7 @@ class Trading:
         """Pay out the variant's shares of a resolved market (CTF or NegRiskAdapter)."""
         body = json.loads(payload)
         payouts = {token: parse_micros(value) for token, value in body["payouts"].items()}
+        self.settled.add(market_id)
         event = self.ledger.settle(payouts, ts_ms=ts_ms)
         if event is not None:
             self._after(event, market_id=market_id, adapter=body["adapter"])

@@ -26,6 +26,7 @@ from backtester.runs import replay
 from backtester.sample import SAMPLE_ARCHIVE
 from backtester.units import MICRO, format_micros, parse_micros
 from tests.conftest import T0, TRUMP_MARKET, TRUMP_NO, TRUMP_YES, book, market_record
+from tests.factories import m
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 CONFIG = {
@@ -286,6 +287,14 @@ def live(kind: str, report_id: str, ts: int, payload: dict[str, Any]) -> dict[st
             "payload": {"market_id": TRUMP_MARKET, **payload}}  # fmt: skip
 
 
+def live_decision(report_id: str, ts: int, limit: str, size: str, trace: str = "tr_live_1") -> dict[str, Any]:
+    """A live DecisionReport buying Yes up to ``limit`` for ``size`` pUSD."""
+    leg = {"asset_id": TRUMP_YES, "side": "BUY", "limit_price": limit, "size_pusd": size}
+    report = live("DecisionReport", report_id, ts, {"strategy": "fair_value_taker", "params": {},
+                                                    "intent": {"legs": [leg]}})  # fmt: skip
+    return {**report, "trace_id": trace}
+
+
 class TestLiveFootprint:
     """The live bot bought the whole 0.40 x 100 Yes ask at T0+60 (its ExecutionReport);
     the archive shows the level gone at T0+80 (the exchange's echo of that fill). The
@@ -295,10 +304,7 @@ class TestLiveFootprint:
         return [
             *books(T0, [("0.38", "100")], [("0.40", "100")]),
             observation(T0, "0.5", "obs_1"),
-            live("DecisionReport", "dec_live_1", T0 + 5, {
-                "strategy": "fair_value_taker", "params": {},
-                "intent": {"legs": [{"asset_id": TRUMP_YES, "side": "BUY", "limit_price": "0.4",
-                                     "size_pusd": "40"}]}}),
+            live_decision("dec_live_1", T0 + 5, "0.4", "40"),
             live("ExecutionReport", "exec_live_1", T0 + 60, {
                 "asset_id": TRUMP_YES, "side": "BUY", "price": "0.4", "size": "100", "size_pusd": "40",
                 "fee_pusd": "0", "status": "FILLED"}),
@@ -338,3 +344,132 @@ class TestLiveFootprint:
         result = run_of(*records)
         [variant] = result.variants
         assert [e["payload"]["size"] for e in executions(variant)] == ["100", "0", "30"]
+
+    def test_no_double_count_when_the_replay_already_took_them(self, run_of) -> None:
+        """Latency 0: the replay takes the 100 at T0, before the live fill is even
+        reported. The archive's drop at T0+80 is that fill's echo: the 100 are restored,
+        but the replay already has them, so nothing more is displayed (an unrelated
+        change at T0+65 makes the strategy look again in between)."""
+        records = [
+            *self.trail(),
+            change(T0 + 65, (TRUMP_YES, "BUY", "0.37", "10"), (TRUMP_NO, "SELL", "0.63", "10")),
+        ]
+        result = run_of(*records, config={**CONFIG, "simulation": {"latency_ms": 0}})
+        [variant] = result.variants
+        assert variant.ledger.position(TRUMP_YES) == 100 * MICRO
+
+    def test_echo_published_before_the_report(self, run_of) -> None:
+        """The exchange's drop of the level (T0+40) can come before the bot stamps its
+        ExecutionReport (T0+60): within the echo window it is still the fill's own, and
+        the replay (arriving at T0+250) gets the 100."""
+        trail = [r for r in self.trail() if r.get("event_type") != "price_change"]
+        trail.append(change(T0 + 40, (TRUMP_YES, "SELL", "0.40", "0"), (TRUMP_NO, "BUY", "0.60", "0")))
+        result = run_of(*trail)
+        [variant] = result.variants
+        assert variant.ledger.position(TRUMP_YES) == 100 * MICRO
+
+
+class TestLiveAccounting:
+    def test_same_bot_same_outcome_with_fees_in_shares(self, run_of) -> None:
+        """Curve fee 0.07 before the CLOB v2 cutover: 100 Yes bought at 0.40 pay 1.68 pUSD,
+        taken as 4.2 shares (95.8 held). A live bot that did exactly the same is booked the
+        same way, so the P&L delta is 0 (with the fee in pUSD instead it would be -2.52)."""
+        fees = {"fees": {"model": "curve", "rate": "0.07", "exponent": 1}, **BINARY}
+        fill = live("ExecutionReport", "exec_live_1", T0 + 250, {
+            "asset_id": TRUMP_YES, "side": "BUY", "price": "0.4", "size": "100", "size_pusd": "40",
+            "fee_pusd": "1.68", "status": "FILLED"})  # fmt: skip
+        decision = live_decision("dec_live_1", T0, "0.4", "41.68")
+        result = run_of(
+            *books(T0, [("0.38", "100")], [("0.40", "100")]),
+            observation(T0, "0.5", "obs_1"),
+            decision,
+            fill,
+            settlement(T0 + 60_000, "1", "0"),
+            market=fees,
+            config={**CONFIG, "simulation": {"restore_live_footprint": False}},
+        )
+        [variant] = result.variants
+        assert variant.realised == result.original.realised == m("55.8")  # 95.8 x 1 - 40
+        assert result.final_reports[0]["vs_original_pnl_delta_pusd"] == "0"
+
+    def test_selling_what_was_bought_before_the_window(self, run_of) -> None:
+        """A live sale of 10 shares bought before the window: neither side starts with
+        them, so the sale is not counted (and is reported), instead of crashing."""
+        early = live("ExecutionReport", "e1", T0 - 8 * 3_600_000, {
+            "asset_id": TRUMP_YES, "side": "BUY", "price": "0.4", "size": "10", "size_pusd": "4",
+            "fee_pusd": "0", "status": "FILLED"})  # fmt: skip
+        sale = live("ExecutionReport", "e2", T0 + 100, {
+            "asset_id": TRUMP_YES, "side": "SELL", "price": "0.4", "size": "10", "size_pusd": "4",
+            "fee_pusd": "0", "status": "FILLED"})  # fmt: skip
+        sale["trace_id"] = "tr_live_2"
+        result = run_of(*books(T0, [("0.38", "100")], [("0.40", "100")]), early, sale)
+        assert result.status == "complete"
+        assert result.original.summary()["unheld_sell_shares"] == "10"
+        assert result.original.fills == []
+        [row] = result.comparisons[0]  # an execution with no decision still gets its row
+        assert (row["original_trace_id"], row["replay_decided"]) == ("tr_live_2", False)
+
+    def test_reshaped_intents_are_compared_as_proposed(self, run_of) -> None:
+        """With depth_fraction 0.5 the guards halve both bots' orders; the comparison
+        compares the intents as proposed (both 300 shares), so they ordered the same."""
+        decision = live_decision("dec_live_1", T0, "0.42", "123")
+        result = run_of(
+            *books(T0, [("0.38", "100")], [("0.40", "100"), ("0.41", "100"), ("0.42", "100")]),
+            observation(T0, "0.5", "obs_1"),
+            decision,
+            config={**CONFIG, "risk": {"depth_fraction": "0.5"}},
+        )
+        [row] = [r for r in result.comparisons[0] if r["original_trace_id"] == "tr_live_1"]
+        assert (row["replay_verdict"], row["ordered_same"]) == ("reshape", True)
+
+
+def test_a_book_out_of_sync_keeps_its_last_mark(run_of) -> None:
+    """100 Yes at 0.40; at T0+5 s a message states a best bid the book does not have, so
+    the book is unknown to the end. The position is marked at the last mid, 0.39
+    (unrealised -1), not at 0 (-40)."""
+    bad = change(T0 + 5_000, (TRUMP_YES, "BUY", "0.37", "10"))
+    bad["price_changes"][0] |= {"best_bid": "0.30", "best_ask": "0.40"}
+    result = run_of(*books(T0, [("0.38", "100")], [("0.40", "100")]), observation(T0, "0.5", "obs_1"), bad)
+    [variant] = result.variants
+    assert variant.ticks_skipped == 1
+    assert (variant.marks[TRUMP_YES], variant.unrealised) == (m("0.39"), -MICRO)
+
+
+@pytest.mark.parametrize("market", [None, BINARY], ids=["neg-risk", "binary"])
+def test_live_decision_while_out_of_sync_is_a_data_gap(run_of, market) -> None:
+    """A live decision at a tick the replay skipped (its book out of sync) is blamed on
+    the data, for a neg-risk market (grouped by its event) as for a binary one; one
+    after the next snapshot is not."""
+    bad = change(T0 + 5_000, (TRUMP_YES, "BUY", "0.37", "10"))
+    bad["price_changes"][0] |= {"best_bid": "0.30", "best_ask": "0.40"}
+    decisions = [
+        live_decision(f"dec_live_{n}", ts, "0.4", "40", trace=f"tr_live_{n}")
+        for n, ts in enumerate((T0 + 5_000, T0 + 20_000))
+    ]
+    result = run_of(
+        *books(T0, [("0.38", "100")], [("0.40", "100")]),
+        bad,
+        *books(T0 + 10_000, [("0.38", "100")], [("0.45", "100")]),
+        *decisions,
+        market=market,
+    )
+    causes = {row["original_trace_id"]: row["cause"] for row in result.comparisons[0]}
+    assert causes == {"tr_live_0": "data_gap", "tr_live_1": "decision"}
+
+
+def test_nothing_is_traded_after_the_market_resolved(run_of) -> None:
+    """Resolved Yes at T0+1 s, a new book at T0+2 s still offers 0.40: the strategy's
+    intent there is dropped, and an order on its way at the settlement is refused."""
+    config = {**CONFIG, "simulation": {"latency_ms": 2_000}}
+    result = run_of(
+        *books(T0, [("0.38", "100")], [("0.40", "100")]), observation(T0, "0.5", "obs_1"),
+        settlement(T0 + 1_000, "1", "0"), *books(T0 + 3_000, [("0.38", "100")], [("0.40", "100")]),
+        market=BINARY, config=config,
+    )  # fmt: skip
+    [variant] = result.variants
+    [execution] = executions(variant)
+    assert (execution["payload"]["status"], execution["payload"]["reason"]) == (
+        "REJECTED",
+        "the market had resolved",
+    )
+    assert variant.intents == 1

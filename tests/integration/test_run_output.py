@@ -106,3 +106,27 @@ def test_aborted_run_is_written_as_aborted(tmp_path: Path) -> None:
     assert status["status"] == "aborted"
     [report] = [json.loads(line) for line in (run_dir / "reports.jsonl").read_text().splitlines()]
     assert report["event_type"] == "BACKTESTER_ARCHIVE_UNAVAILABLE"
+
+
+def test_a_crash_after_publishing_can_be_retried(result, tmp_path: Path, monkeypatch) -> None:
+    """A crash after the reports reached the topic but before the status file: no run
+    directory; writing the run again completes it, with each report on the topic once."""
+    real_write = output._write
+
+    def fail_on_status(path: Path, text: str) -> None:
+        if path.name == "status.json":
+            raise OSError("killed")
+        real_write(path, text)
+
+    monkeypatch.setattr(output, "_write", fail_on_status)
+    with pytest.raises(OSError, match="killed"):
+        write_run(result, tmp_path)
+    assert not (tmp_path / result.replay_run_id).exists()
+    monkeypatch.setattr(output, "_write", real_write)
+    run_dir = write_run(result, tmp_path)
+    assert json.loads((run_dir / "status.json").read_text())["status"] == "complete"
+    assert not list(tmp_path.glob(".*.partial"))
+    con = duckdb.connect(str(tmp_path / "operations.duckdb"), read_only=True)
+    count = con.execute(f"SELECT count(*) FROM {output.TOPIC_TABLE}").fetchone()[0]
+    con.close()
+    assert count == len(result.reports)
