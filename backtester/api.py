@@ -117,10 +117,15 @@ def run(
     archive: str | Path | None = None,
     now: datetime | str | None = None,
     out: str | Path | None = None,
+    workers: int | None = None,
+    progress: bool | None = None,
 ) -> ReplayResult:
     """Replay a run config over an archive (spec section 9); with ``out``, also write the
     run to ``<out>/<replay_run_id>/`` and the operations topic ``<out>/operations.duckdb``
-    (see :mod:`backtester.runs.output`), its directory in ``result.run_dir``.
+    (see :mod:`backtester.runs.output`), its directory in ``result.run_dir``. ``workers``:
+    processes for a sweep's variants (default one per core; see
+    :mod:`backtester.runs.sweep`); ``progress``: a tqdm bar (default: when stderr is a
+    terminal).
 
     Raises :class:`~backtester.errors.ConfigError` for a rejected config. An archive that
     cannot be read, or holds no market data for the window, gives a result with
@@ -131,7 +136,7 @@ def run(
     >>> result.status, result.variants[0].ticks_skipped, result.variants[0].phantom_arbs
     ('complete', 0, 8)
     """
-    result = replay(config, now=resolve_now(now), archive=archive)
+    result = replay(config, now=resolve_now(now), archive=archive, workers=workers, progress=progress)
     if out is not None:
         result.run_dir = write_run(result, out)
     return result

@@ -138,7 +138,13 @@ def archive_export(archive: Path | None, out: Path) -> None:
 @click.option("--now", default=None, help="The clock, ISO 8601 UTC [default: the wall clock].")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Write the run to OUT/<replay_run_id>/ and OUT/operations.duckdb.")  # fmt: skip
-def run_cmd(config_path: Path, archive: Path | None, now: str | None, out: Path | None) -> None:
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Worker processes for a sweep's variants [default: one per core].")  # fmt: skip
+@click.option("--progress/--no-progress", default=None, help="A progress bar [default: on a terminal].")
+def run_cmd(  # noqa: PLR0917 - click passes every option by position
+    config_path: Path, archive: Path | None, now: str | None, out: Path | None, workers: int | None,
+    progress: bool | None,
+) -> None:  # fmt: skip
     """Replay the run config over the archive and print the run's summary as JSON: its
     BACKTESTER_REPLAY_COMPLETE report, the live bot's outcome and how the decisions compare."""
     try:
@@ -146,7 +152,7 @@ def run_cmd(config_path: Path, archive: Path | None, now: str | None, out: Path 
     except ValueError as exc:
         _fail(f"--now: {exc}", EXIT_REJECTED)
     with _exit_codes():
-        result = api.run(config_path, archive=archive, now=clock, out=out)
+        result = api.run(config_path, archive=archive, now=clock, out=out, workers=workers, progress=progress)
     summary = result.summary()
     for notice in summary["notices"]:
         click.echo(f"{notice['severity']} {notice['code']}: {notice['detail']}", err=True)

@@ -43,7 +43,7 @@ from backtester.fees import fee_asset, fee_in_shares
 from backtester.ledger import Ledger
 from backtester.units import MICRO, format_micros, parse_micros
 
-__all__ = ["LiveFill", "OriginalOutcome", "compare", "load_original"]
+__all__ = ["LiveFill", "LiveRecords", "OriginalOutcome", "compare", "load_original", "read_live"]
 
 
 @dataclass(frozen=True)
@@ -98,21 +98,16 @@ class OriginalOutcome:
         }
 
 
-def load_original(
-    store: Archive,
-    markets: dict[str, tuple[str, str]],
-    *,
-    start_ms: int,
-    end_ms: int,
-    marks: dict[str, int],
-    simulation: SimulationConfig,
-    events: dict[str, str | None] | None = None,
-) -> OriginalOutcome:
-    """Rebuild the live outcome of ``markets`` (condition id -> (yes, no)) in the window,
-    under the replay's accounting: the same dated fee-asset rule, complete sets merged
-    and No baskets converted as the simulation settings say, the same end marks.
-    ``events``: each market's neg-risk event id (None for a binary market)."""
-    outcome = OriginalOutcome()
+@dataclass(frozen=True)
+class LiveRecords:
+    """The live bot's archived reports of a run's markets and window, as read."""
+
+    rows: list[tuple[Any, ...]]
+    votes: list[tuple[Any, ...]]
+
+
+def read_live(store: Archive, markets: list[str], *, start_ms: int, end_ms: int) -> LiveRecords:
+    """Read the live decisions, executions, settlements and votes of ``markets`` in the window."""
     rows = store.con.execute(
         """
         SELECT report_kind, report_id, trace_id, ts_ms, market_id, asset_id, payload FROM reports
@@ -123,11 +118,37 @@ def load_original(
         """,
         [sorted(markets), start_ms, end_ms],
     ).fetchall()
-    _load_votes(store, outcome, sorted(markets), start_ms, end_ms)
+    votes = store.con.execute(
+        """
+        SELECT trace_id, payload FROM reports
+        WHERE report_kind = 'RiskVote' AND mode <> 'replay' AND trace_id IN (
+            SELECT trace_id FROM reports WHERE report_kind = 'DecisionReport' AND mode <> 'replay'
+              AND market_id IN (SELECT unnest(?::VARCHAR[])) AND ts_ms BETWEEN ? AND ?)
+        ORDER BY trace_id, report_id
+        """,
+        [sorted(markets), start_ms, end_ms],
+    ).fetchall()
+    return LiveRecords(rows, votes)
+
+
+def load_original(
+    live: LiveRecords,
+    markets: dict[str, tuple[str, str]],
+    *,
+    marks: dict[str, int],
+    simulation: SimulationConfig,
+    events: dict[str, str | None] | None = None,
+) -> OriginalOutcome:
+    """Rebuild the live outcome of ``markets`` (condition id -> (yes, no)) from ``live``,
+    under the replay's accounting: the same dated fee-asset rule, complete sets merged
+    and No baskets converted as the simulation settings say, the same end marks.
+    ``events``: each market's neg-risk event id (None for a binary market)."""
+    outcome = OriginalOutcome()
+    _verdicts(outcome, live.votes)
     ledger = outcome.ledger
     legs_of: dict[str, list[str]] = {}
     executions: dict[str, int] = defaultdict(int)
-    for kind, report_id, trace_id, ts, market, asset, payload_text in rows:
+    for kind, report_id, trace_id, ts, market, asset, payload_text in live.rows:
         payload = json.loads(payload_text)
         trace = trace_id or f"untraced-{report_id}"
         if kind == "DecisionReport":
@@ -159,27 +180,13 @@ def load_original(
     return outcome
 
 
-def _load_votes(
-    store: Archive, outcome: OriginalOutcome, markets: list[str], start_ms: int, end_ms: int
-) -> None:
+def _verdicts(outcome: OriginalOutcome, votes: list[tuple[Any, ...]]) -> None:
     """Each live trace's verdict: the strictest of its RiskVotes, as the guard stack combines them."""
-    votes = store.con.execute(
-        """
-        SELECT trace_id, payload FROM reports
-        WHERE report_kind = 'RiskVote' AND mode <> 'replay' AND trace_id IN (
-            SELECT trace_id FROM reports WHERE report_kind = 'DecisionReport' AND mode <> 'replay'
-              AND market_id IN (SELECT unnest(?::VARCHAR[])) AND ts_ms BETWEEN ? AND ?)
-        ORDER BY trace_id, report_id
-        """,
-        [markets, start_ms, end_ms],
-    ).fetchall()
     severity = {"approve": 0, "reshape": 1, "reject": 2}
     for trace, payload_text in votes:
         vote = json.loads(payload_text)["vote"]
         verdict = outcome.verdicts.get(trace, "approve")
-        outcome.verdicts[trace] = max(
-            verdict, "approve" if vote == "pass" else vote, key=severity.__getitem__
-        )
+        outcome.verdicts[trace] = max(verdict, "approve" if vote == "pass" else vote, key=severity.__getitem__)
 
 
 def _book_fill(

@@ -24,12 +24,12 @@ from backtester.config import ResolvedRun, RunConfig, resolve_config
 from backtester.config.window import format_ms
 from backtester.errors import ArchiveUnavailable, Notice, ReasonCode
 from backtester.fees import FeeModel
-from backtester.guards import default_guards
 from backtester.reports.envelopes import operations_report
 from backtester.reports.summary import sweep_report, variant_report
-from backtester.runs.engine import VariantResult, run_variant
+from backtester.runs.engine import VariantResult
 from backtester.runs.frames import comparison_frame, equity_frame, fills_frame, reports_frame
-from backtester.runs.original import OriginalOutcome, compare, load_original
+from backtester.runs.original import OriginalOutcome, compare, load_original, read_live
+from backtester.runs.sweep import Plan, plan, run_variants
 from backtester.strategies.registry import StrategyRegistry, StrategySpec, default_registry
 from backtester.units import format_micros, parse_micros
 
@@ -59,6 +59,8 @@ class ReplayResult:
     """``BACKTESTER_REPLAY_COMPLETE`` per variant, and the sweep's aggregate."""
     run_dir: Path | None = None
     """Where the run was written (``<out>/<replay_run_id>``), if it was."""
+    execution: Plan | None = None
+    """How the variants were run: workers, and the large-sweep throttle."""
 
     @property
     def reports(self) -> list[dict[str, Any]]:
@@ -109,6 +111,7 @@ class ReplayResult:
             out["abort"] = self.abort_report
             return out
         out["parameter_variants_run"] = len(self.variants)
+        out["execution"] = self.execution.as_dict() if self.execution else None
         out["variants"] = [v.summary() for v in self.variants]
         out["original_outcome"] = self.original.summary() if self.original else None
         out["comparison"] = [
@@ -142,6 +145,8 @@ def replay(
     archive: str | Path | None = None,
     strategies: StrategyRegistry | None = None,
     run_id: str | None = None,
+    workers: int | None = None,
+    progress: bool | None = None,
 ) -> ReplayResult:
     """Validate ``config`` and replay it over ``archive``.
 
@@ -155,7 +160,7 @@ def replay(
         store = Archive.open(archive, read_only=True)
     except ArchiveUnavailable as exc:
         return _aborted(run, run_id, exc.message)
-    with store:
+    with store:  # everything is read here; the archive is closed before any worker forks
         markets, notices = _markets_to_replay(store, run)
         if not markets:
             return _aborted(run, run_id, "the archive holds no market data of a known market in the window")
@@ -166,42 +171,28 @@ def replay(
             end_ms=run.end_ms,
             receive_clock=run.config.decision_clock == "receive",
         )
-        feed.markets, assumed = _with_fee_assumption(feed.markets, run)
-        if assumed:
-            notices.append(_assumption_notice(run, assumed))
-        spec = registry[run.strategy]
-        variants = _run_variants(feed, spec, run, run_id)
-        tokens = {cid: history[-1][1].tokens for cid, history in feed.markets.items()}
-        events = {
-            cid: info.neg_risk_market_id if info.neg_risk else None
-            for cid, history in feed.markets.items()
-            for info in [history[-1][1]]
-        }
-        original = load_original(
-            store, tokens, start_ms=run.start_ms, end_ms=run.end_ms, marks=variants[0].marks,
-            simulation=run.config.simulation, events=events,
-        )  # fmt: skip
-    result = ReplayResult(run_id, "complete", run, markets, variants, notices, original=original)
+        live = read_live(store, sorted(feed.markets), start_ms=run.start_ms, end_ms=run.end_ms)
+    feed.markets, assumed = _with_fee_assumption(feed.markets, run)
+    if assumed:
+        notices.append(_assumption_notice(run, assumed))
+    spec = registry[run.strategy]
+    large = any(n.code is ReasonCode.BACKTESTER_LARGE_SWEEP for n in run.notices)
+    execution = plan(len(run.variants), large=large, workers=workers)
+    variants = run_variants(feed, spec, run, run_id, execution=execution, progress=progress)
+    tokens = {cid: history[-1][1].tokens for cid, history in feed.markets.items()}
+    events = {
+        cid: info.neg_risk_market_id if info.neg_risk else None
+        for cid, history in feed.markets.items()
+        for info in [history[-1][1]]
+    }
+    original = load_original(
+        live, tokens, marks=variants[0].marks, simulation=run.config.simulation, events=events
+    )
+    result = ReplayResult(
+        run_id, "complete", run, markets, variants, notices, original=original, execution=execution
+    )
     _finish(result)
     return result
-
-
-def _run_variants(
-    feed: ArchiveFeed, spec: StrategySpec, run: ResolvedRun, run_id: str
-) -> list[VariantResult]:
-    return [
-        run_variant(
-            feed,
-            spec,
-            variant.params,
-            variant_id=variant.variant_id,
-            run_id=run_id,
-            limits=run.config.risk,
-            guards=default_guards(),
-            simulation=run.config.simulation,
-        )
-        for variant in run.variants
-    ]
 
 
 def _finish(result: ReplayResult) -> None:

@@ -63,6 +63,16 @@ class _Submitted:
 class Trading:
     """Orders, fills and the ledger of one variant."""
 
+    _CALLBACKS = ("view_of", "siblings", "emit", "original", "mark_of")
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What survives the trip back from a worker process: the data, not the
+        callbacks into the finished tick loop."""
+        state = dict(self.__dict__)
+        for name in self._CALLBACKS:
+            state[name] = None
+        return state
+
     def __init__(
         self,
         *,
