@@ -8,9 +8,11 @@ from backtester.api import (
     archive_info,
     export_archive,
     import_files,
+    make_evidence,
     resolve_now,
     run,
     validate_config,
+    verify_evidence,
 )
 from backtester.archive import Archive, ImportOutcome
 from backtester.config import ResolvedRun, RunConfig, Variant
@@ -48,7 +50,9 @@ __all__ = [
     "default_registry",
     "export_archive",
     "import_files",
+    "make_evidence",
     "resolve_now",
     "run",
     "validate_config",
+    "verify_evidence",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backtester.archive import Archive, ImportOutcome
 from backtester.archive.adapters import conversions_for
@@ -18,7 +18,13 @@ from backtester.config import ResolvedRun, RunConfig, StrategyCatalog, parse_tim
 from backtester.runs import ReplayResult, replay, write_run
 from backtester.strategies import default_registry
 
-__all__ = ["archive_info", "export_archive", "import_files", "resolve_now", "run", "validate_config"]
+__all__ = [
+    "archive_info", "export_archive", "import_files", "make_evidence", "resolve_now", "run",
+    "validate_config", "verify_evidence",
+]  # fmt: skip
+
+if TYPE_CHECKING:
+    from backtester.evidence.bundle import Bundle
 
 ConfigSource = str | Path | Mapping[str, Any] | RunConfig
 
@@ -119,13 +125,14 @@ def run(
     out: str | Path | None = None,
     workers: int | None = None,
     progress: bool | None = None,
+    run_id: str | None = None,
 ) -> ReplayResult:
     """Replay a run config over an archive (spec section 9); with ``out``, also write the
     run to ``<out>/<replay_run_id>/`` and the operations topic ``<out>/operations.duckdb``
     (see :mod:`backtester.runs.output`), its directory in ``result.run_dir``. ``workers``:
     processes for a sweep's variants (default one per core; see
     :mod:`backtester.runs.sweep`); ``progress``: a tqdm bar (default: when stderr is a
-    terminal).
+    terminal); ``run_id``: the run's id (default: a new ``replay_<ULID>``).
 
     Raises :class:`~backtester.errors.ConfigError` for a rejected config. An archive that
     cannot be read, or holds no market data for the window, gives a result with
@@ -136,7 +143,33 @@ def run(
     >>> result.status, result.variants[0].ticks_skipped, result.variants[0].phantom_arbs
     ('complete', 0, 8)
     """
-    result = replay(config, now=resolve_now(now), archive=archive, workers=workers, progress=progress)
+    result = replay(
+        config, now=resolve_now(now), archive=archive, workers=workers, progress=progress, run_id=run_id
+    )
     if out is not None:
         result.run_dir = write_run(result, out)
     return result
+
+
+def make_evidence(
+    config: ConfigSource,
+    *,
+    out: str | Path,
+    template: str | Path = "sweep",
+    archive: str | Path | None = None,
+    now: datetime | str | None = None,
+) -> Bundle:
+    """Execute a template notebook headless on ``config`` into an audit evidence bundle
+    ``<out>/<replay_run_id>/`` (see :mod:`backtester.evidence.bundle`). A rejected config
+    raises :class:`~backtester.errors.ConfigError` before any work; a template that fails
+    gives a bundle whose ``status`` is ``failed``."""
+    from backtester.evidence.bundle import make_evidence as make  # noqa: PLC0415 - plotly/papermill only when needed
+
+    return make(config, now=resolve_now(now), out=out, template=template, archive=archive)
+
+
+def verify_evidence(path: str | Path) -> list[str]:
+    """Re-hash a bundle against its manifest: the problems found (none: it verifies)."""
+    from backtester.evidence.bundle import verify  # noqa: PLC0415 - plotly/papermill only when needed
+
+    return verify(path)

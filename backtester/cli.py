@@ -1,8 +1,9 @@
 """The ``backtester`` command: a thin driver over :mod:`backtester.api`.
 
 Exit codes: 0 success; 2 rejected input (a config with its reason code, or an import
-file with ``file:line: field: message``); 3 archive unavailable
-(``BACKTESTER_ARCHIVE_UNAVAILABLE``); 1 anything unexpected.
+file with ``file:line: field: message``), or a bundle that does not verify; 3 archive
+unavailable (``BACKTESTER_ARCHIVE_UNAVAILABLE``); 4 an evidence template failed (its
+bundle is marked failed); 1 anything unexpected.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ __all__ = ["main"]
 
 EXIT_REJECTED = 2
 EXIT_ARCHIVE_UNAVAILABLE = 3
+EXIT_FAILED = 4
 
 _ARCHIVE = click.option(
     "--archive",
@@ -162,6 +164,51 @@ def run_cmd(  # noqa: PLR0917 - click passes every option by position
     if result.abort_report is not None:
         abort = result.abort_report
         _fail(f"{abort['event_type']}: {abort['reason']}", EXIT_ARCHIVE_UNAVAILABLE)
+
+
+@main.group("evidence", invoke_without_command=True)
+@click.option("--config", "config_path", type=click.Path(exists=True, path_type=Path), default=None)
+@click.option("--template", default="sweep", show_default=True,
+              help="'single', 'sweep', or the path of a template notebook.")  # fmt: skip
+@_ARCHIVE
+@click.option("--now", default=None, help="The clock, ISO 8601 UTC [default: the wall clock].")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Bundles go to OUT/<run id>/.")
+@click.pass_context
+def evidence_cmd(  # noqa: PLR0917 - click passes every option by position
+    ctx: click.Context, config_path: Path | None, template: str, archive: Path | None, now: str | None,
+    out: Path | None,
+) -> None:  # fmt: skip
+    """Make an audit evidence bundle: the template notebook executed headless on the run
+    config, its HTML report, the run's reports and a manifest; prints the report's path.
+
+    `backtester evidence verify DIR` re-hashes a bundle."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if config_path is None or out is None:
+        _fail("evidence needs --config FILE and --out DIR (or: evidence verify DIR)", EXIT_REJECTED)
+    try:
+        clock = api.resolve_now(now)
+    except ValueError as exc:
+        _fail(f"--now: {exc}", EXIT_REJECTED)
+    with _exit_codes():
+        bundle = api.make_evidence(config_path, out=out, template=template, archive=archive, now=clock)
+    if bundle.status != "complete":
+        manifest = json.loads((bundle.path / "manifest.json").read_text(encoding="utf-8"))
+        _fail(f"evidence bundle {bundle.path} FAILED: {manifest['error']}", EXIT_FAILED)
+    click.echo(f"bundle {bundle.path} complete", err=True)
+    click.echo(str(bundle.report))
+
+
+@evidence_cmd.command("verify")
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def evidence_verify(path: Path) -> None:
+    """Re-hash a bundle against its manifest; exit 2 and list the problems if any."""
+    problems = api.verify_evidence(path)
+    for problem in problems:
+        click.echo(problem, err=True)
+    if problems:
+        sys.exit(EXIT_REJECTED)
+    click.echo(f"{path}: verified")
 
 
 @main.group()

@@ -43,7 +43,7 @@ from backtester.fees import fee_asset, fee_in_shares
 from backtester.ledger import Ledger
 from backtester.units import MICRO, format_micros, parse_micros
 
-__all__ = ["LiveFill", "LiveRecords", "OriginalOutcome", "compare", "load_original", "read_live"]
+__all__ = ["LiveFill", "LiveRecords", "OriginalOutcome", "compare", "load_original", "mark_states", "read_live"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,11 @@ class OriginalOutcome:
     """Per trace, the live guards' verdict from its RiskVotes (approve, reshape, reject)."""
     executed_ms: dict[str, int] = field(default_factory=dict)
     """Per trace, when its first ExecutionReport (of any status) was stamped."""
+    states: list[tuple[int, int, dict[str, tuple[int, int]]]] = field(default_factory=list)
+    """After each live ledger event: (ts_ms, realised, {asset: (shares, cost basis)})."""
+    equity: list[tuple[int, int, int]] = field(default_factory=list)
+    """(ts_ms, realised, unrealised) after each live ledger event, marked with the archive's
+    mids at that time, and at the window's end (filled in by the run)."""
     unheld_sell_shares: int = 0
     """Shares the live bot sold in the window beyond what it had bought in it (a position
     from before the window, which neither side's accounting starts with): not counted."""
@@ -165,7 +170,8 @@ def load_original(
             }  # fmt: skip
             continue
         if kind == "SettlementReport":
-            ledger.settle({t: parse_micros(v) for t, v in payload["payouts"].items()}, ts_ms=ts)
+            if ledger.settle({t: parse_micros(v) for t, v in payload["payouts"].items()}, ts_ms=ts):
+                _note_state(outcome, ts)
             continue
         outcome.executed_ms.setdefault(trace, ts)
         executions[trace] += 1
@@ -176,8 +182,26 @@ def load_original(
         legs = legs_of.get(trace, [])
         if simulation.convert_no_baskets and executions[trace] == len(legs) >= 2:
             _convert(ledger, legs, markets, events or {}, ts)
+        if payload.get("status") in ("FILLED", "PARTIAL"):
+            _note_state(outcome, ts)
     outcome.unrealised = ledger.unrealised({asset: marks.get(asset, 0) for asset in ledger.open_assets()})
     return outcome
+
+
+def _note_state(outcome: OriginalOutcome, ts: int) -> None:
+    ledger = outcome.ledger
+    held = {asset: (ledger.position(asset), ledger.cost_basis(asset)) for asset in ledger.open_assets()}
+    outcome.states.append((ts, ledger.realised, held))
+
+
+def mark_states(outcome: OriginalOutcome, marks: list[dict[str, int]], end: tuple[int, int]) -> None:
+    """Fill in ``outcome.equity`` from its states and the marks at their times, plus the
+    window's end ``(end_ms, unrealised)``."""
+    outcome.equity = [
+        (ts, realised, sum(shares * mark.get(asset, 0) // MICRO - basis for asset, (shares, basis) in held.items()))
+        for (ts, realised, held), mark in zip(outcome.states, marks, strict=True)
+    ]
+    outcome.equity.append((end[0], outcome.realised, end[1]))
 
 
 def _verdicts(outcome: OriginalOutcome, votes: list[tuple[Any, ...]]) -> None:

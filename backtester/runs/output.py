@@ -34,7 +34,7 @@ import pyarrow as pa
 from backtester.reports.summary import retained_until
 from backtester.runs.replay import ReplayResult
 
-__all__ = ["TOPIC_TABLE", "dump", "write_run"]
+__all__ = ["TOPIC_TABLE", "dump", "run_files", "write_run"]
 
 TOPIC_TABLE = "polytraders_reports_operations"
 
@@ -56,13 +56,7 @@ def write_run(result: ReplayResult, out_dir: str | Path) -> Path:
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir()
-    files = {
-        "reports.jsonl": "".join(dump(r) + "\n" for r in result.reports),
-        "summary.json": json.dumps(result.summary(), indent=2, sort_keys=True, ensure_ascii=False) + "\n",
-        "comparison.jsonl": "".join(
-            dump({"variant_id": v, **row}) + "\n" for v, rows in enumerate(result.comparisons) for row in rows
-        ),
-    }
+    files = run_files(result)
     for name, text in files.items():
         _write(staging / name, text)
     _publish(out / "operations.duckdb", result)
@@ -75,6 +69,17 @@ def write_run(result: ReplayResult, out_dir: str | Path) -> Path:
     _write(staging / "status.json", json.dumps(status, indent=2, sort_keys=True) + "\n")
     staging.rename(final)
     return final
+
+
+def run_files(result: ReplayResult) -> dict[str, str]:
+    """The run's files by name: its reports, summary and comparison, as text."""
+    return {
+        "reports.jsonl": "".join(dump(r) + "\n" for r in result.reports),
+        "summary.json": json.dumps(result.summary(), indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+        "comparison.jsonl": "".join(
+            dump({"variant_id": v, **row}) + "\n" for v, rows in enumerate(result.comparisons) for row in rows
+        ),
+    }
 
 
 def _write(path: Path, text: str) -> None:

@@ -19,6 +19,7 @@ from ulid import ULID
 
 from backtester.archive import Archive
 from backtester.book.feed import ArchiveFeed
+from backtester.book.tape import replay_books
 from backtester.book.market import MarketInfo
 from backtester.config import ResolvedRun, RunConfig, resolve_config
 from backtester.config.window import format_ms
@@ -28,7 +29,7 @@ from backtester.reports.envelopes import operations_report
 from backtester.reports.summary import sweep_report, variant_report
 from backtester.runs.engine import VariantResult
 from backtester.runs.frames import comparison_frame, equity_frame, fills_frame, reports_frame
-from backtester.runs.original import OriginalOutcome, compare, load_original, read_live
+from backtester.runs.original import OriginalOutcome, compare, load_original, mark_states, read_live
 from backtester.runs.sweep import Plan, plan, run_variants
 from backtester.strategies.registry import StrategyRegistry, StrategySpec, default_registry
 from backtester.units import format_micros, parse_micros
@@ -61,6 +62,11 @@ class ReplayResult:
     """Where the run was written (``<out>/<replay_run_id>``), if it was."""
     execution: Plan | None = None
     """How the variants were run: workers, and the large-sweep throttle."""
+    market_infos: dict[str, MarketInfo] = field(default_factory=dict)
+    """Each replayed market's record (the latest in force in the window)."""
+    tops: dict[str, list[tuple[int, int | None, int | None]]] = field(default_factory=dict)
+    """The archive's top of book over the window, for the tokens of every market either
+    side traded: (ts_ms, best bid, best ask) at each change (for price charts)."""
 
     @property
     def reports(self) -> list[dict[str, Any]]:
@@ -188,9 +194,14 @@ def replay(
     original = load_original(
         live, tokens, marks=variants[0].marks, simulation=run.config.simulation, events=events
     )
+    traded = {f.order.asset_id for v in variants for f in v.fills} | {f.asset_id for f in original.fills}
+    watch = {token for cid, pair in tokens.items() if set(pair) & traded for token in pair}
+    tape = replay_books(feed, at=[ts for ts, _, _ in original.states], watch=watch)
+    mark_states(original, tape.marks, (run.end_ms, original.unrealised))
     result = ReplayResult(
-        run_id, "complete", run, markets, variants, notices, original=original, execution=execution
-    )
+        run_id, "complete", run, markets, variants, notices, original=original, execution=execution,
+        tops=tape.tops, market_infos={cid: history[-1][1] for cid, history in sorted(feed.markets.items())},
+    )  # fmt: skip
     _finish(result)
     return result
 

@@ -14,7 +14,7 @@ import backtester
 
 ROOT = Path(__file__).resolve().parents[2]
 STAGES = ["units", "errors", "fees", "config", "archive", "book", "strategies", "guards", "venue", "ledger",
-          "reports", "runs", "sample", "api", "cli"]  # fmt: skip
+          "reports", "runs", "sample", "evidence", "api", "cli"]  # fmt: skip
 
 
 def readme_commands() -> list[str]:
@@ -54,7 +54,7 @@ def test_public_api_is_pinned() -> None:
         "Archive", "ArchiveError", "ArchiveUnavailable", "BacktesterError", "ConfigError", "ImportOutcome",
         "ImportRejected", "Notice", "ReasonCode", "ResolvedRun", "RunConfig", "Severity", "StrategyRegistry",
         "StrategySpec", "Variant", "archive_info", "default_registry", "export_archive", "import_files",
-        "ReplayResult", "resolve_now", "run", "validate_config",
+        "ReplayResult", "resolve_now", "run", "validate_config", "make_evidence", "verify_evidence",
     }  # fmt: skip
 
 

@@ -1,0 +1,17 @@
+"""Audit evidence: the figures a reviewer needs, the self-contained HTML report, and
+papermill bundles with a manifest (see :mod:`backtester.evidence.bundle`).
+
+The notebooks in ``templates/`` and ``notebooks/`` call only what is exported here and
+the package's Python API.
+"""
+
+from backtester.evidence import figures
+from backtester.evidence.attribution import Attribution, attribute
+from backtester.evidence.bundle import Bundle, check_parameters, make_evidence, verify, write_artifacts
+from backtester.evidence.html import render_report, write_report
+from backtester.evidence.overview import attribution_rows, overview, raised_codes
+
+__all__ = [
+    "Attribution", "Bundle", "attribute", "attribution_rows", "check_parameters", "figures", "make_evidence",
+    "overview", "raised_codes", "render_report", "verify", "write_artifacts", "write_report",
+]  # fmt: skip

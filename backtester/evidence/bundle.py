@@ -1,0 +1,301 @@
+"""Audit evidence bundles: a template notebook executed headless by papermill.
+
+``make_evidence`` validates the config (a rejected one raises before any work), then
+executes the template into ``<out>/.<replay_run_id>.partial/``, writes
+``manifest.json`` last, and renames the folder to ``<out>/<replay_run_id>/``. A bundle
+holds:
+
+* ``notebook.ipynb``: the executed template (inputs and outputs; on failure, the error);
+* ``report.html``: the self-contained report (:mod:`backtester.evidence.html`);
+* ``reports.jsonl``, ``summary.json``, ``comparison.jsonl``: the run's reports, as
+  :func:`backtester.runs.output.write_run` writes them;
+* ``manifest.json``: ``status`` (``complete`` or ``failed``), the sha256 of every other
+  file, the archive's content hash, the resolved config and its sha256, the template's
+  sha256, the package version and git commit, papermill, kernel and library versions,
+  the run id, and the wall-clock start and end.
+
+A template that fails still becomes a bundle, marked ``failed`` in its manifest, with
+the error in the executed notebook; it never looks complete. ``verify`` re-hashes a
+bundle and lists what does not match its manifest.
+
+**Identical reruns.** Two bundles of the same config, archive and clock have identical
+``reports.jsonl``, ``summary.json``, ``comparison.jsonl`` and ``report.html`` once the
+run id is normalised (the run id is in report ids and in the report's header). What
+differs: the run id, ``manifest.json``'s ``started_at``/``finished_at`` and artifact
+hashes, and the notebook's papermill metadata (per-cell start/end times and durations)
+and kernel session ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from backtester.archive import Archive
+from backtester.archive.store import default_archive_location
+from backtester.config import RunConfig, resolve_config
+from backtester.errors import ArchiveUnavailable
+from backtester.evidence.html import write_report
+from backtester.runs.output import run_files
+from backtester.runs.replay import new_run_id
+from backtester.strategies.registry import default_registry
+
+__all__ = [
+    "PARAMETERS",
+    "TEMPLATES",
+    "Bundle",
+    "check_parameters",
+    "make_evidence",
+    "verify",
+    "write_artifacts",
+]
+
+_REPO = Path(__file__).resolve().parents[2]
+TEMPLATES = {"single": _REPO / "templates" / "single_run.ipynb", "sweep": _REPO / "templates" / "sweep.ipynb"}
+PARAMETERS = ("config_json", "archive", "now", "out_dir", "run_id", "archive_sha256")
+"""What every template's ``parameters`` cell declares."""
+KERNEL = "python3"
+_LIBRARIES = (
+    "papermill", "nbclient", "nbformat", "ipykernel", "jupyter_client", "plotly", "pandas", "numpy", "duckdb",
+    "pydantic", "pyarrow", "tqdm",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """An evidence bundle on disk."""
+
+    path: Path
+    status: str
+    replay_run_id: str
+
+    @property
+    def report(self) -> Path:
+        return self.path / "report.html"
+
+
+def check_parameters(namespace: Mapping[str, Any], declared: tuple[str, ...] = PARAMETERS) -> None:
+    """Fail on any name in a notebook's namespace that is not a declared parameter:
+    papermill only warns about an unknown parameter and injects it anyway. Call it in
+    the cell right after the parameters (IPython's own names and modules are ignored)."""
+    ipython = {"In", "Out", "get_ipython", "exit", "quit", "open"}
+    unknown = sorted(
+        name
+        for name, value in namespace.items()
+        if not name.startswith("_") and name not in ipython and name not in declared
+        and not isinstance(value, ModuleType)
+    )  # fmt: skip
+    if unknown:
+        msg = (
+            f"unknown notebook parameter(s): {', '.join(unknown)}; this template takes {', '.join(declared)}"
+        )
+        raise ValueError(msg)
+
+
+def write_artifacts(result: Any, out_dir: str | Path, *, archive_sha256: str | None = None) -> Path:
+    """Write the run's reports and the HTML report into ``out_dir`` (a bundle's folder)."""
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in run_files(result).items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return write_report(result, folder / "report.html", archive_sha256=archive_sha256)
+
+
+def make_evidence(
+    config: str | Path | Mapping[str, Any] | RunConfig,
+    *,
+    now: datetime,
+    out: str | Path,
+    template: str | Path = "sweep",
+    archive: str | Path | None = None,
+    timeout_s: int = 900,
+) -> Bundle:
+    """Execute ``template`` (``"single"``, ``"sweep"`` or a notebook path) on ``config``
+    into a bundle under ``out`` (see the module docstring)."""
+    import papermill  # noqa: PLC0415 - imports a kernel client stack; only evidence needs it
+
+    started = _now()
+    raw = _config_text(config)
+    run = resolve_config(
+        json.loads(raw), now=now, strategies=default_registry()
+    )  # rejected: raises, no bundle
+    notebook = TEMPLATES.get(str(template), Path(template))
+    if not notebook.is_file():
+        msg = f"no template {template!r} (expected 'single', 'sweep' or a notebook path)"
+        raise FileNotFoundError(msg)
+    declared = tuple(papermill.inspect_notebook(str(notebook)))
+    if set(declared) != set(PARAMETERS):
+        msg = f"{notebook} declares parameters {declared}, not {PARAMETERS}"
+        raise ValueError(msg)
+    location = Path(archive) if archive is not None else default_archive_location()
+    archive_sha256 = _archive_hash(location)
+    run_id = new_run_id()
+    root = Path(out)
+    root.mkdir(parents=True, exist_ok=True)
+    staging = root / f".{run_id}.partial"
+    staging.mkdir()
+    parameters = {
+        "config_json": raw, "archive": str(location), "now": _iso(now), "out_dir": str(staging),
+        "run_id": run_id, "archive_sha256": archive_sha256 or "",
+    }  # fmt: skip
+    status, error = "complete", None
+    try:
+        papermill.execute_notebook(
+            str(notebook), str(staging / "notebook.ipynb"), parameters=parameters, kernel_name=KERNEL,
+            progress_bar=False, log_output=False, execution_timeout=timeout_s, cwd=str(_REPO),
+        )  # fmt: skip
+    except Exception as exc:
+        status, error = "failed", f"{type(exc).__name__}: {exc}"
+    if status == "complete" and not (staging / "report.html").is_file():
+        status, error = "failed", "the template finished without writing report.html"
+    manifest = {
+        "bundle_format": 1,
+        "status": status,
+        "error": error,
+        "replay_run_id": run_id,
+        "template": {"name": notebook.name, "sha256": _sha256(notebook.read_bytes())},
+        "config": run.as_dict(),
+        "config_sha256": _sha256(json.dumps(run.as_dict(), sort_keys=True, default=str).encode()),
+        "archive": {"location": str(location), "content_sha256": archive_sha256},
+        "parameters": {k: v for k, v in parameters.items() if k != "out_dir"},
+        "artifacts": _hashes(staging),
+        "versions": _versions(),
+        "kernel": {"name": KERNEL, "python": platform.python_version()},
+        "started_at": started,
+        "finished_at": _now(),
+        "normalised_for_identical_reruns": [
+            "replay_run_id (in report ids and the report header)", "manifest started_at/finished_at",
+            "artifacts' sha256 (they contain the run id)", "notebook papermill metadata and kernel ids",
+        ],
+    }  # fmt: skip
+    (staging / "manifest.json").write_text(
+        json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
+    final = root / run_id
+    staging.rename(final)
+    return Bundle(final, status, run_id)
+
+
+def _local_kernel(folder: Path) -> type:
+    """A kernel manager that talks to its kernel over Unix sockets in ``folder``, not TCP:
+    nothing of an evidence run listens on a network port."""
+    from jupyter_client.manager import AsyncKernelManager  # noqa: PLC0415 - with papermill only
+    from traitlets import default  # noqa: PLC0415
+
+    class LocalKernelManager(AsyncKernelManager):
+        @default("transport")
+        def _transport(self) -> str:
+            return "ipc"
+
+        @default("ip")
+        def _ip(self) -> str:
+            return str(folder / "kernel")
+
+    return LocalKernelManager
+
+
+def verify(path: str | Path) -> list[str]:
+    """Problems found re-hashing a bundle against its manifest (empty: it verifies)."""
+    folder = Path(path)
+    manifest_path = folder / "manifest.json"
+    if not manifest_path.is_file():
+        return [f"{folder}: no manifest.json (not a bundle, or an unfinished one)"]
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return [f"{manifest_path}: unreadable ({exc})"]
+    problems = []
+    if manifest.get("status") != "complete":
+        problems.append(f"status is {manifest.get('status')!r}: {manifest.get('error')}")
+    recorded = manifest.get("artifacts", {})
+    actual = _hashes(folder)
+    for name in sorted(set(recorded) | set(actual)):
+        if name not in actual:
+            problems.append(f"{name}: missing")
+        elif name not in recorded:
+            problems.append(f"{name}: not in the manifest")
+        elif actual[name] != recorded[name]:
+            problems.append(f"{name}: sha256 {actual[name]} does not match the manifest's {recorded[name]}")
+    return problems
+
+
+def _config_text(config: str | Path | Mapping[str, Any] | RunConfig) -> str:
+    if isinstance(config, RunConfig):
+        return json.dumps(config.model_dump(mode="json", exclude_unset=True), sort_keys=True)
+    if isinstance(config, Mapping):
+        return json.dumps(config, sort_keys=True, default=str)
+    return Path(config).read_text(encoding="utf-8")
+
+
+def _archive_hash(location: Path) -> str | None:
+    try:
+        with Archive.open(location, read_only=True) as store:
+            return store.content_hash()
+    except ArchiveUnavailable:
+        return None  # the run itself will abort and say why
+
+
+def _hashes(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): _sha256(p.read_bytes())
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != "manifest.json"
+    }
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _versions() -> dict[str, str | bool | None]:
+    out: dict[str, str | bool | None] = {
+        "backtester": version("backtester"),
+        "python": sys.version.split()[0],
+    }
+    for name in _LIBRARIES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    out["git_commit"], out["git_dirty"] = _git()
+    return out
+
+
+def _git() -> tuple[str | None, bool | None]:
+    git = shutil.which("git")
+    if git is None or not (_REPO / ".git").exists():
+        return None, None
+    try:
+        commit = subprocess.run(
+            [git, "-C", str(_REPO), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            [git, "-C", str(_REPO), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, check=True, timeout=10,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+    return commit, bool(dirty)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
