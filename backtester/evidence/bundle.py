@@ -34,6 +34,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -47,6 +48,7 @@ from backtester.archive.store import default_archive_location
 from backtester.config import RunConfig, resolve_config
 from backtester.errors import ArchiveUnavailable
 from backtester.evidence.html import write_report
+from backtester.evidence.kernels import local_kernel_manager
 from backtester.runs.output import run_files
 from backtester.runs.replay import new_run_id
 from backtester.strategies.registry import default_registry
@@ -150,13 +152,15 @@ def make_evidence(
         "run_id": run_id, "archive_sha256": archive_sha256 or "",
     }  # fmt: skip
     status, error = "complete", None
-    try:
-        papermill.execute_notebook(
-            str(notebook), str(staging / "notebook.ipynb"), parameters=parameters, kernel_name=KERNEL,
-            progress_bar=False, log_output=False, execution_timeout=timeout_s, cwd=str(_REPO),
-        )  # fmt: skip
-    except Exception as exc:
-        status, error = "failed", f"{type(exc).__name__}: {exc}"
+    with tempfile.TemporaryDirectory(prefix="bt-kernel-") as sockets:
+        try:
+            papermill.execute_notebook(
+                str(notebook), str(staging / "notebook.ipynb"), parameters=parameters, kernel_name=KERNEL,
+                progress_bar=False, log_output=False, execution_timeout=timeout_s, cwd=str(_REPO),
+                kernel_manager_class=local_kernel_manager(Path(sockets)),
+            )  # fmt: skip
+        except Exception as exc:  # any failure of the template makes a failed bundle
+            status, error = "failed", f"{type(exc).__name__}: {exc}"
     if status == "complete" and not (staging / "report.html").is_file():
         status, error = "failed", "the template finished without writing report.html"
     manifest = {
@@ -185,24 +189,6 @@ def make_evidence(
     final = root / run_id
     staging.rename(final)
     return Bundle(final, status, run_id)
-
-
-def _local_kernel(folder: Path) -> type:
-    """A kernel manager that talks to its kernel over Unix sockets in ``folder``, not TCP:
-    nothing of an evidence run listens on a network port."""
-    from jupyter_client.manager import AsyncKernelManager  # noqa: PLC0415 - with papermill only
-    from traitlets import default  # noqa: PLC0415
-
-    class LocalKernelManager(AsyncKernelManager):
-        @default("transport")
-        def _transport(self) -> str:
-            return "ipc"
-
-        @default("ip")
-        def _ip(self) -> str:
-            return str(folder / "kernel")
-
-    return LocalKernelManager
 
 
 def verify(path: str | Path) -> list[str]:

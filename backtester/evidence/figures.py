@@ -9,6 +9,7 @@ same figure data.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +24,7 @@ __all__ = [
     "equity_figure",
     "fills_figure",
     "guard_votes_figure",
+    "markets_traded",
     "skipped_ticks_figure",
     "sweep_figure",
     "sweep_table",
@@ -43,7 +45,11 @@ def _label(variant: Any) -> str:
     return f"variant {variant.variant_id}"
 
 
-def equity_figure(result: Any) -> go.Figure:
+def _chosen(result: Any, variants: Collection[int] | None) -> list[Any]:
+    return [v for v in result.variants if variants is None or v.variant_id in variants]
+
+
+def equity_figure(result: Any, variants: Collection[int] | None = None, *, live: bool = True) -> go.Figure:
     """P&L over time of every variant and of the live bot, realised plus unrealised.
 
     The last point of each line is the window's end (positions marked to the mid); when
@@ -51,9 +57,11 @@ def equity_figure(result: Any) -> go.Figure:
     its real time in the hover text, so the trading is not squeezed into a sliver.
     """
     series = [
-        (_label(v), [(p.ts_ms, p.total) for p in v.trading.equity]) for v in result.variants if v.trading
+        (_label(v), [(p.ts_ms, p.total) for p in v.trading.equity])
+        for v in _chosen(result, variants)
+        if v.trading
     ]
-    if result.original is not None and len(result.original.equity) > 1:
+    if live and result.original is not None and len(result.original.equity) > 1:
         series.append(("live (original)", [(ts, r + u) for ts, r, u in result.original.equity]))
     activity = [ts for _, points in series for ts, _ in points[:-1]]
     end = result.run.end_ms
@@ -82,6 +90,17 @@ def equity_figure(result: Any) -> go.Figure:
     return fig
 
 
+def markets_traded(result: Any) -> list[tuple[str, str]]:
+    """(market id, question) of every market with a simulated or a live fill, busiest first."""
+    counts: Counter[str] = Counter()
+    for variant in result.variants:
+        for execution in variant.fills:
+            counts[execution.order.market_id] += 1
+    for fill in result.original.fills if result.original else ():
+        counts[fill.market_id] += 0
+    return [(m, _question(result, m)) for m in sorted(counts, key=lambda m: (-counts[m], m))]
+
+
 def busiest_market(result: Any) -> str | None:
     """The market with the most simulated fills (ties: the smallest id), or None."""
     counts: Counter[str] = Counter()
@@ -93,7 +112,9 @@ def busiest_market(result: Any) -> str | None:
     return min(counts, key=lambda m: (-counts[m], m))
 
 
-def fills_figure(result: Any, market_id: str | None = None) -> go.Figure:
+def fills_figure(
+    result: Any, market_id: str | None = None, variants: Collection[int] | None = None, *, live: bool = True
+) -> go.Figure:
     """The archive's best bid and ask of both tokens of one market, with the fills of
     every variant and of the live bot on them."""
     market_id = market_id or busiest_market(result)
@@ -115,7 +136,7 @@ def fills_figure(result: Any, market_id: str | None = None) -> go.Figure:
                 )
             )  # fmt: skip
     names = {token: name for name, token in tokens}
-    for variant in result.variants:
+    for variant in _chosen(result, variants):
         fills = [e for e in variant.fills if e.order.market_id == market_id]
         if fills:
             fig.add_trace(
@@ -126,14 +147,16 @@ def fills_figure(result: Any, market_id: str | None = None) -> go.Figure:
                                f"@ {e.price / MICRO:g}" for e in fills],  # type: ignore[operator]
                 )
             )  # fmt: skip
-    live = [f for f in (result.original.fills if result.original else []) if f.market_id == market_id]
-    if live:
+    shown = [
+        f for f in (result.original.fills if result.original and live else []) if f.market_id == market_id
+    ]
+    if shown:
         fig.add_trace(
             go.Scatter(
-                x=[_t(f.ts_ms) for f in live], y=[_f(f.price) for f in live], mode="markers",
+                x=[_t(f.ts_ms) for f in shown], y=[_f(f.price) for f in shown], mode="markers",
                 name="live fills", marker={"symbol": "x", "size": 7},
                 hovertext=[f"{names.get(f.asset_id, '?')} {f.side} {f.shares / MICRO:g} @ {f.price / MICRO:g}"
-                           for f in live],
+                           for f in shown],
             )
         )  # fmt: skip
     fig.update_layout(title=f"Fills on the book of {_question(result, market_id)}")
@@ -157,11 +180,11 @@ def _question(result: Any, market_id: str) -> str:
     return question if len(question) <= 70 else question[:67] + "..."
 
 
-def attribution_figure(result: Any) -> go.Figure:
+def attribution_figure(result: Any, variants: Collection[int] | None = None) -> go.Figure:
     """Each variant's P&L as edge at decision, slippage, fees and the outcome against the
     strategy's model (see :mod:`backtester.evidence.attribution`)."""
     fig = go.Figure()
-    parts = [(v, attribute(v)) for v in result.variants if v.trading]
+    parts = [(v, attribute(v)) for v in _chosen(result, variants) if v.trading]
     names = [name for name, _ in parts[0][1].components()] + ["total"] if parts else []
     for variant, a in parts:
         values = [value / MICRO for _, value in a.components()] + [a.total / MICRO]
@@ -173,12 +196,12 @@ def attribution_figure(result: Any) -> go.Figure:
     return fig
 
 
-def sweep_table(result: Any) -> list[dict[str, Any]]:
+def sweep_table(result: Any, variants: Collection[int] | None = None) -> list[dict[str, Any]]:
     """One row per variant, ranked by P&L (best first; ties by variant id): the varying
     parameters, fills, volume, fees, realised, unrealised, P&L and the live delta."""
     varying = _varying(result)
     rows = []
-    for variant in result.variants:
+    for variant in _chosen(result, variants):
         summary = variant.summary()
         delta = variant.pnl - result.original.pnl if result.original else None
         rows.append(
@@ -210,14 +233,15 @@ def _varying(result: Any) -> list[str]:
     return [key for key in result.variants[0].params if len(values[key]) > 1] if result.variants else []
 
 
-def sweep_figure(result: Any) -> go.Figure:
+def sweep_figure(result: Any, variants: Collection[int] | None = None) -> go.Figure:
     """Parallel coordinates over the variants: each varying parameter, then P&L, fills
     and fees, coloured by P&L."""
     varying = _varying(result)
-    pnl = [v.pnl / MICRO for v in result.variants]
+    chosen = _chosen(result, variants)
+    pnl = [v.pnl / MICRO for v in chosen]
     dims = []
     for key in varying:
-        raw = [v.params.get(key) for v in result.variants]
+        raw = [v.params.get(key) for v in chosen]
         try:
             dims.append({"label": key, "values": [float(x) for x in raw]})  # type: ignore[arg-type]
         except (TypeError, ValueError):
@@ -226,16 +250,17 @@ def sweep_figure(result: Any) -> go.Figure:
                          "tickvals": list(range(len(labels))), "ticktext": labels})  # fmt: skip
     dims += [
         {"label": "P&L (pUSD)", "values": pnl},
-        {"label": "fills", "values": [len(v.fills) for v in result.variants]},
+        {"label": "fills", "values": [len(v.fills) for v in chosen]},
         {
             "label": "fees (pUSD)",
-            "values": [v.ledger.fees / MICRO if v.trading else 0 for v in result.variants],
+            "values": [v.ledger.fees / MICRO if v.trading else 0 for v in chosen],
         },
     ]
     fig = go.Figure(
         go.Parcoords(line={"color": pnl, "colorscale": "RdYlGn", "showscale": True}, dimensions=dims)
     )
     fig.update_layout(title="Sweep: parameters against P&L, fills and fees (one line per variant)", **_LAYOUT)
+    fig.update_layout(margin={"l": 60, "r": 40, "t": 100, "b": 40})
     return fig
 
 
@@ -266,11 +291,11 @@ def skipped_ticks_figure(result: Any) -> go.Figure:
     return fig
 
 
-def guard_votes_figure(result: Any) -> go.Figure:
+def guard_votes_figure(result: Any, variants: Collection[int] | None = None) -> go.Figure:
     """How each guard voted (pass, reshape, reject), over every variant's intents."""
     counts: Counter[tuple[str, str]] = Counter()
     guards: list[str] = []
-    for variant in result.variants:
+    for variant in _chosen(result, variants):
         for report in variant.reports:
             if report.get("report_kind") == "RiskVote":
                 guard = report["payload"]["guard"]
@@ -281,6 +306,9 @@ def guard_votes_figure(result: Any) -> go.Figure:
     for vote in ("pass", "reshape", "reject"):
         fig.add_trace(go.Bar(x=guards, y=[counts[(g, vote)] for g in guards], name=vote))
     fig.update_layout(
-        title="Risk guard votes by guard (all variants)", barmode="stack", yaxis_title="votes", **_LAYOUT
+        title="Risk guard votes by guard" + (" (all variants)" if variants is None else ""),
+        barmode="stack",
+        yaxis_title="votes",
+        **_LAYOUT,
     )
     return fig

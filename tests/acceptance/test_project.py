@@ -32,10 +32,15 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 
 def test_first_command_runs_the_sample() -> None:
-    """The README's first command sets up and runs the main job on the bundled sample."""
-    first, _ = readme_commands()
+    """The README's first command sets up and runs the main job on the bundled sample:
+    a sweep evidence bundle; the second sets up through the project's own script."""
+    first, second = readme_commands()
     assert first.startswith("python3.11 -m venv .venv")
-    assert "backtester run --config data/sample-run.json" in first
+    assert "backtester evidence --config data/sample-sweep.json" in first
+    assert second.startswith("sh scripts/setup-tests.sh && ")
+    setup = (ROOT / "scripts/setup-tests.sh").read_text()
+    assert "python3.11 -m venv .venv" in setup
+    assert ".venv/bin/pip install -e '.[test]'" in setup
 
 
 def test_environment_matches_pyproject() -> None:

@@ -1,0 +1,200 @@
+"""Audit evidence bundles: papermill executes a template headless; the bundle verifies,
+tampering is detected, a failing template is marked failed, reruns are identical but
+for ids and wall clock, and the HTML report renders in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import nbformat
+import papermill
+import pytest
+from click.testing import CliRunner
+from plotly.offline import get_plotlyjs
+
+from backtester.cli import main
+from backtester.errors import ConfigError, ReasonCode
+from backtester.evidence import make_evidence, verify
+from backtester.evidence.bundle import TEMPLATES
+from backtester.evidence.kernels import local_kernel_manager
+
+NOW = datetime(2026, 11, 25, tzinfo=UTC)
+CONFIG = "data/sample-fair-value.json"  # two variants over the Caio window: quick
+NORMALISED = ("reports.jsonl", "summary.json", "comparison.jsonl", "report.html")
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory: pytest.TempPathFactory):
+    """The same sweep evidence made twice."""
+    out = tmp_path_factory.mktemp("evidence")
+    return [make_evidence(CONFIG, now=NOW, out=out, template="sweep") for _ in range(2)]
+
+
+def test_bundle_is_complete_and_verifies(bundles) -> None:
+    bundle = bundles[0]
+    assert bundle.status == "complete"
+    assert bundle.path.name == bundle.replay_run_id
+    assert sorted(p.name for p in bundle.path.iterdir()) == sorted(
+        ["manifest.json", "notebook.ipynb", *NORMALISED]
+    )
+    assert verify(bundle.path) == []
+    assert not list(bundle.path.parent.glob(".*.partial"))
+
+
+def test_manifest(bundles) -> None:
+    """The manifest records what an auditor needs to reproduce and trust the bundle."""
+    bundle = bundles[0]
+    manifest = json.loads((bundle.path / "manifest.json").read_text())
+    assert (manifest["status"], manifest["error"], manifest["replay_run_id"]) == (
+        "complete", None, bundle.replay_run_id,
+    )  # fmt: skip
+    assert set(manifest["artifacts"]) == {"notebook.ipynb", *NORMALISED}
+    assert re.fullmatch(r"[0-9a-f]{64}", manifest["archive"]["content_sha256"])
+    assert re.fullmatch(r"[0-9a-f]{64}", manifest["config_sha256"])
+    assert manifest["config"]["strategy"] == "fair_value_taker"
+    assert manifest["template"]["name"] == "sweep.ipynb"
+    versions = manifest["versions"]
+    for name in ("backtester", "python", "papermill", "nbclient", "ipykernel", "plotly", "pandas", "duckdb"):
+        assert versions[name], name
+    assert "git_commit" in versions
+    assert manifest["kernel"]["name"] == "python3"
+    started, finished = (datetime.fromisoformat(manifest[k]) for k in ("started_at", "finished_at"))
+    assert started <= finished
+
+
+def test_every_changed_byte_is_detected(bundles, tmp_path: Path) -> None:
+    """One byte changed in any artifact, a file removed or one added: verify says which."""
+    for name in ("notebook.ipynb", *NORMALISED):
+        copy = tmp_path / name
+        shutil.copytree(bundles[0].path, copy)
+        target = copy / name
+        data = bytearray(target.read_bytes())
+        data[len(data) // 2] ^= 0x01
+        target.write_bytes(bytes(data))
+        problems = verify(copy)
+        assert len(problems) == 1, problems
+        assert problems[0].startswith(f"{name}: sha256")
+    gone = tmp_path / "gone"
+    shutil.copytree(bundles[0].path, gone)
+    (gone / "summary.json").unlink()
+    (gone / "extra.txt").write_text("x")
+    assert verify(gone) == ["extra.txt: not in the manifest", "summary.json: missing"]
+
+
+def test_reruns_are_identical_but_for_ids(bundles) -> None:
+    """The same config, archive and clock: the reports and the report's figures are the
+    same bytes once the run id is normalised (see the bundle module for what differs)."""
+    first, second = bundles
+    assert first.replay_run_id != second.replay_run_id
+    for name in NORMALISED:
+        a = (first.path / name).read_text().replace(first.replay_run_id, "RUN")
+        b = (second.path / name).read_text().replace(second.replay_run_id, "RUN")
+        assert a == b, name
+    figures = re.findall(r'Plotly\.newPlot\(\s*"figure-(\w+)",\s*(\[.*?\]),\s*\{', a, flags=re.S)
+    assert {name for name, _ in figures} >= {"equity", "fills", "attribution", "sweep", "skipped", "votes"}
+
+
+def test_report_is_self_contained(bundles) -> None:
+    """plotly.js once, inline; nothing loaded from the web; the spec's texts up front."""
+    html = (bundles[0].report).read_text()
+    plotly_js = get_plotlyjs()
+    assert html.count(plotly_js) == 1
+    rest = html.replace(plotly_js, "")
+    assert "<script src=" not in rest
+    assert not re.search(r"(src|href)=[\"']?https?://", rest)
+    assert rest.count("Plotly.newPlot(") == 6
+    assert "Multiple parameter variants were tested over the same historical data." in html
+    assert "The backtest finished. Results are available in the governance audit report." in html
+    assert html.index("What this is") < html.index("figure-equity")
+
+
+def test_executed_notebook_holds_the_run(bundles) -> None:
+    nb = nbformat.read(bundles[0].path / "notebook.ipynb", as_version=4)
+    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "Results (pUSD, exact):" in text
+    assert bundles[0].replay_run_id in json.dumps(nb.cells[2].source)  # the injected parameters
+
+
+def test_failing_template_gives_a_failed_bundle(tmp_path: Path) -> None:
+    """A template whose cell raises: the bundle exists, is marked failed, holds the
+    executed notebook with the error, and does not verify."""
+    broken = nbformat.read(TEMPLATES["single"], as_version=4)
+    broken.cells.insert(4, nbformat.v4.new_code_cell('raise RuntimeError("boom in the template")'))
+    template = tmp_path / "broken.ipynb"
+    nbformat.write(broken, template)
+    bundle = make_evidence("data/sample-run.json", now=NOW, out=tmp_path / "out", template=template)
+    assert bundle.status == "failed"
+    manifest = json.loads((bundle.path / "manifest.json").read_text())
+    assert manifest["status"] == "failed"
+    assert "boom in the template" in manifest["error"]
+    assert not (bundle.path / "report.html").exists()
+    assert "boom in the template" in (bundle.path / "notebook.ipynb").read_text()
+    assert verify(bundle.path)[0].startswith("status is 'failed'")
+    assert not list((tmp_path / "out").glob(".*.partial"))
+
+
+def test_rejected_config_makes_no_bundle(tmp_path: Path) -> None:
+    """A config the spec rejects raises with its reason code before any work."""
+    with pytest.raises(ConfigError) as info:
+        make_evidence({"start_ts": "2026-05-09T00:00:00Z", "end_ts": "2026-05-01T00:00:00Z"}, now=NOW,
+                      out=tmp_path / "out")  # fmt: skip
+    assert info.value.code is ReasonCode.BACKTESTER_INVALID_WINDOW
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_template_parameter_fails(tmp_path: Path) -> None:
+    """papermill only warns about a parameter the template does not declare; the
+    template fails on it."""
+    unknown = pytest.raises(papermill.PapermillExecutionError, match="unknown notebook parameter")
+    with tempfile.TemporaryDirectory(prefix="bt-k-") as sockets, unknown:
+        papermill.execute_notebook(
+            str(TEMPLATES["single"]),
+            str(tmp_path / "out.ipynb"),
+            parameters={"bogus": 1},
+            kernel_name="python3",
+            progress_bar=False,
+            kernel_manager_class=local_kernel_manager(Path(sockets)),
+        )
+
+
+def test_cli(bundles, tmp_path: Path) -> None:
+    """evidence prints the report's path; evidence verify checks a bundle (exit 2 if not)."""
+    runner = CliRunner()
+    made = runner.invoke(main, ["evidence", "--config", CONFIG, "--template", "single", "--now",
+                                "2026-11-25T00:00:00Z", "--out", str(tmp_path)])  # fmt: skip
+    assert made.exit_code == 0, made.output
+    report = Path(made.stdout.strip())
+    assert report.name == "report.html"
+    assert report.parent.parent == tmp_path
+    assert runner.invoke(main, ["evidence", "verify", str(report.parent)]).exit_code == 0
+    (report.parent / "summary.json").write_text("{}")
+    bad = runner.invoke(main, ["evidence", "verify", str(report.parent)])
+    assert bad.exit_code == 2
+    assert "summary.json: sha256" in bad.stderr
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_report_renders_in_headless_chromium(bundles, tmp_path: Path) -> None:
+    """Every figure is drawn (an SVG per Plotly figure) and no script error is caught,
+    in Debian's Chromium (installed by scripts/setup-tests.sh), offline."""
+    assert CHROMIUM, "chromium is not installed: run scripts/setup-tests.sh"
+    command = [
+        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=15000", "--dump-dom",
+        bundles[0].report.as_uri(),
+    ]  # fmt: skip
+    dom = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True).stdout
+    assert '<div id="script-errors"></div>' in dom
+    for name in ("equity", "fills", "attribution", "sweep", "skipped", "votes"):
+        block = dom[dom.index(f'data-figure="{name}"') :]
+        block = block[: block.index("</div></div>")] if "</div></div>" in block else block
+        assert 'class="main-svg"' in block, name
