@@ -1,0 +1,172 @@
+"""Running a run's variants: in this process, or in parallel worker processes.
+
+The archive is read once per run (one :class:`~backtester.book.feed.ArchiveFeed`), and
+every variant replays that same feed. With more than one worker, the workers are forked
+after the feed is loaded, so they share it instead of reading the archive again; each
+variant's result comes back whole, and the results are put in ``variant_id`` order, so
+nothing in the output depends on which worker finished first.
+
+**Throttle** (spec section 7: a sweep of more than 50 variants runs with
+``BACKTESTER_LARGE_SWEEP`` and a resource throttle). A large sweep runs on at most half
+the machine's cores, always in worker processes (one at least), and every worker is
+capped at :data:`LARGE_SWEEP_WORKER_MEMORY` bytes of address space (``RLIMIT_AS``): a variant
+that needs more fails with ``MemoryError`` and the run fails, loudly, instead of
+pushing the machine into swap. The plan is on the run's record
+(``summary()["execution"]``).
+
+**Progress.** A tqdm bar (``tqdm.auto``: a widget in a notebook, text on a terminal)
+counts the feed's events over all variants, and the variants done; it is on when
+stderr is a terminal, unless asked for or turned off.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import resource
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Any
+
+from backtester.book.feed import ArchiveFeed
+from backtester.config import ResolvedRun
+from backtester.guards import default_guards
+from backtester.runs.engine import VariantResult, run_variant
+from backtester.strategies.registry import StrategySpec
+
+__all__ = ["LARGE_SWEEP_WORKER_MEMORY", "Plan", "plan", "run_variants"]
+
+LARGE_SWEEP_WORKER_MEMORY = 4 * 1024**3
+"""Address space a worker of a large sweep may use (bytes)."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a run's variants are executed."""
+
+    workers: int
+    throttled: bool
+    memory_cap_bytes: int | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"workers": self.workers, "throttled": self.throttled, "worker_memory_cap_bytes": self.memory_cap_bytes}
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def plan(variants: int, *, large: bool, workers: int | None = None) -> Plan:
+    """Workers for ``variants`` variants: ``workers`` if given (at most one per variant),
+    else one per core; a large sweep gets at most half the cores and a memory cap.
+
+    >>> plan(3, large=False, workers=1)
+    Plan(workers=1, throttled=False, memory_cap_bytes=None)
+    >>> plan(60, large=True, workers=8).workers <= max(1, _cores() // 2)
+    True
+    """
+    cores = _cores()
+    chosen = min(workers if workers is not None else cores, variants)
+    if large:
+        return Plan(max(1, min(chosen, cores // 2)), True, LARGE_SWEEP_WORKER_MEMORY)
+    return Plan(max(1, chosen), False, None)
+
+
+# What a forked worker needs, set just before the fork (never pickled: shared by the fork).
+_SHARED: dict[str, Any] = {}
+
+
+def run_variants(
+    feed: ArchiveFeed,
+    spec: StrategySpec,
+    run: ResolvedRun,
+    run_id: str,
+    *,
+    execution: Plan,
+    progress: bool | None = None,
+) -> list[VariantResult]:
+    """Replay every variant of ``run`` over ``feed``; results in ``variant_id`` order."""
+    variants = run.variants
+    show = sys.stderr.isatty() if progress is None else progress
+    bar = _Bar(len(feed.events) * len(variants), len(variants), show)
+    try:
+        if execution.memory_cap_bytes is None and (execution.workers <= 1 or len(variants) <= 1):
+            results = []
+            for variant in variants:
+                results.append(_replay_one(feed, spec, run, run_id, variant.variant_id))
+                bar.step(len(feed.events), results[-1])
+            return results
+        return _in_workers(feed, spec, run, run_id, execution, bar)
+    finally:
+        bar.close()
+
+
+def _replay_one(feed: ArchiveFeed, spec: StrategySpec, run: ResolvedRun, run_id: str, index: int) -> VariantResult:
+    variant = run.variants[index]
+    return run_variant(
+        feed,
+        spec,
+        variant.params,
+        variant_id=variant.variant_id,
+        run_id=run_id,
+        limits=run.config.risk,
+        guards=default_guards(),
+        simulation=run.config.simulation,
+    )
+
+
+def _in_workers(
+    feed: ArchiveFeed, spec: StrategySpec, run: ResolvedRun, run_id: str, execution: Plan, bar: _Bar
+) -> list[VariantResult]:
+    _SHARED.update(feed=feed, spec=spec, run=run, run_id=run_id)
+    try:
+        context = multiprocessing.get_context("fork")  # the workers share the loaded feed
+        done: dict[int, VariantResult] = {}
+        with ProcessPoolExecutor(
+            max_workers=execution.workers, mp_context=context, initializer=_limit, initargs=(execution.memory_cap_bytes,)
+        ) as pool:
+            futures = [pool.submit(_worker, index) for index in range(len(run.variants))]
+            for future in as_completed(futures):
+                result = future.result()
+                done[result.variant_id] = result
+                bar.step(len(feed.events), result)
+        return [done[variant.variant_id] for variant in run.variants]
+    finally:
+        _SHARED.clear()
+
+
+def _limit(memory_cap: int | None) -> None:
+    if memory_cap is not None:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_cap, memory_cap))
+
+
+def _worker(index: int) -> VariantResult:
+    return _replay_one(_SHARED["feed"], _SHARED["spec"], _SHARED["run"], _SHARED["run_id"], index)
+
+
+class _Bar:
+    """A tqdm bar over events, with the variants done and the ticks replayed."""
+
+    def __init__(self, total: int, variants: int, show: bool) -> None:
+        self.variants, self.done, self.ticks = variants, 0, 0
+        self.bar: Any = None
+        if show:
+            from tqdm.auto import tqdm  # noqa: PLC0415 - only when a bar is shown
+
+            tqdm.monitor_interval = 0  # no monitor thread: the sweep may fork workers
+            self.bar = tqdm(total=total, unit="event", unit_scale=True, desc="replay", file=sys.stderr)
+
+    def step(self, events: int, result: VariantResult) -> None:
+        self.done += 1
+        self.ticks += result.ticks_replayed
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"variants {self.done}/{self.variants}, ticks {self.ticks:,}", refresh=False)
+            self.bar.update(events)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
