@@ -43,7 +43,15 @@ from backtester.fees import fee_asset, fee_in_shares
 from backtester.ledger import Ledger
 from backtester.units import MICRO, format_micros, parse_micros
 
-__all__ = ["LiveFill", "LiveRecords", "OriginalOutcome", "compare", "load_original", "mark_states", "read_live"]
+__all__ = [
+    "LiveFill",
+    "LiveRecords",
+    "OriginalOutcome",
+    "compare",
+    "load_original",
+    "mark_states",
+    "read_live",
+]
 
 
 @dataclass(frozen=True)
@@ -176,7 +184,7 @@ def load_original(
         outcome.executed_ms.setdefault(trace, ts)
         executions[trace] += 1
         if payload.get("status") in ("FILLED", "PARTIAL"):
-            _book_fill(outcome, trace, ts, market, asset, payload, simulation)
+            _book_fill(outcome, trace, ts, market, asset, payload=payload, simulation=simulation)
             if simulation.merge_sets:
                 ledger.merge(*markets[market], ts_ms=ts)
         legs = legs_of.get(trace, [])
@@ -198,7 +206,11 @@ def mark_states(outcome: OriginalOutcome, marks: list[dict[str, int]], end: tupl
     """Fill in ``outcome.equity`` from its states and the marks at their times, plus the
     window's end ``(end_ms, unrealised)``."""
     outcome.equity = [
-        (ts, realised, sum(shares * mark.get(asset, 0) // MICRO - basis for asset, (shares, basis) in held.items()))
+        (
+            ts,
+            realised,
+            sum(shares * mark.get(asset, 0) // MICRO - basis for asset, (shares, basis) in held.items()),
+        )
         for (ts, realised, held), mark in zip(outcome.states, marks, strict=True)
     ]
     outcome.equity.append((end[0], outcome.realised, end[1]))
@@ -210,11 +222,13 @@ def _verdicts(outcome: OriginalOutcome, votes: list[tuple[Any, ...]]) -> None:
     for trace, payload_text in votes:
         vote = json.loads(payload_text)["vote"]
         verdict = outcome.verdicts.get(trace, "approve")
-        outcome.verdicts[trace] = max(verdict, "approve" if vote == "pass" else vote, key=severity.__getitem__)
+        outcome.verdicts[trace] = max(
+            verdict, "approve" if vote == "pass" else vote, key=severity.__getitem__
+        )
 
 
 def _book_fill(
-    outcome: OriginalOutcome, trace: str, ts: int, market: str, asset: str, payload: dict[str, Any],
+    outcome: OriginalOutcome, trace: str, ts: int, market: str, asset: str, *, payload: dict[str, Any],
     simulation: SimulationConfig,
 ) -> None:  # fmt: skip
     """Put one live fill on the ledger, as the replay would have booked it."""
@@ -297,9 +311,11 @@ def compare(
             )
         )  # fmt: skip
     unmatched = {trace: live["ts_ms"] for trace, live in original.decisions.items() if trace not in matched}
-    for trace, ts in original.executed_ms.items():  # executions of no decision in the window
-        if trace not in original.decisions and trace not in matched:
-            unmatched[trace] = ts
+    unmatched |= {  # executions of no decision in the window
+        trace: ts
+        for trace, ts in original.executed_ms.items()
+        if trace not in original.decisions and trace not in matched
+    }
     for live_trace, ts in sorted(unmatched.items(), key=lambda item: (item[1], item[0])):
         live = original.decisions.get(live_trace)
         row = _row(
@@ -319,7 +335,7 @@ def _in_gap(ts: int, gaps: list[list[int | None]]) -> bool:
     return any(start is not None and start <= ts and (end is None or ts < end) for start, end in gaps)
 
 
-def _to_mark(side: str, shares: int, fee_shares: int, cash: int, fee: int, mark: int) -> int:
+def _to_mark(side: str, shares: int, fee_shares: int, *, cash: int, fee: int, mark: int) -> int:
     """P&L of one fill marked at ``mark``: a buy's shares (less any fee taken in shares)
     at the mark minus what they cost; a sale's proceeds minus the shares at the mark."""
     if side == "BUY":
@@ -347,11 +363,15 @@ def _row(
     replay_fee = sum(f.fee for f in fills)
     live_fee = sum(f.fee_pusd for f in live)
     replay_pnl = sum(
-        _to_mark(f.order.side, f.shares, f.fee_shares, f.cost, f.fee, marks.get(f.order.asset_id, 0))
+        _to_mark(
+            f.order.side, f.shares, f.fee_shares, cash=f.cost, fee=f.fee, mark=marks.get(f.order.asset_id, 0)
+        )
         for f in fills
     )
     live_pnl = sum(
-        _to_mark(f.side, f.shares, f.fee_shares, f.size_pusd, f.fee_pusd, marks.get(f.asset_id, 0))
+        _to_mark(
+            f.side, f.shares, f.fee_shares, cash=f.size_pusd, fee=f.fee_pusd, mark=marks.get(f.asset_id, 0)
+        )
         for f in live
     )
     legs = intent.legs if intent is not None else ()

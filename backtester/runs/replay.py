@@ -19,8 +19,8 @@ from ulid import ULID
 
 from backtester.archive import Archive
 from backtester.book.feed import ArchiveFeed
-from backtester.book.tape import replay_books
 from backtester.book.market import MarketInfo
+from backtester.book.tape import replay_books
 from backtester.config import ResolvedRun, RunConfig, resolve_config
 from backtester.config.window import format_ms
 from backtester.errors import ArchiveUnavailable, Notice, ReasonCode
@@ -31,7 +31,7 @@ from backtester.runs.engine import VariantResult
 from backtester.runs.frames import comparison_frame, equity_frame, fills_frame, reports_frame
 from backtester.runs.original import OriginalOutcome, compare, load_original, mark_states, read_live
 from backtester.runs.sweep import Plan, plan, run_variants
-from backtester.strategies.registry import StrategyRegistry, StrategySpec, default_registry
+from backtester.strategies.registry import StrategyRegistry, default_registry
 from backtester.units import format_micros, parse_micros
 
 __all__ = ["ReplayResult", "new_run_id", "replay"]

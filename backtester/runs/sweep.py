@@ -50,7 +50,11 @@ class Plan:
     memory_cap_bytes: int | None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"workers": self.workers, "throttled": self.throttled, "worker_memory_cap_bytes": self.memory_cap_bytes}
+        return {
+            "workers": self.workers,
+            "throttled": self.throttled,
+            "worker_memory_cap_bytes": self.memory_cap_bytes,
+        }
 
 
 def _cores() -> int:
@@ -100,12 +104,14 @@ def run_variants(
                 results.append(_replay_one(feed, spec, run, run_id, variant.variant_id))
                 bar.step(len(feed.events), results[-1])
             return results
-        return _in_workers(feed, spec, run, run_id, execution, bar)
+        return _in_workers(feed, spec, run, run_id, execution=execution, bar=bar)
     finally:
         bar.close()
 
 
-def _replay_one(feed: ArchiveFeed, spec: StrategySpec, run: ResolvedRun, run_id: str, index: int) -> VariantResult:
+def _replay_one(
+    feed: ArchiveFeed, spec: StrategySpec, run: ResolvedRun, run_id: str, index: int
+) -> VariantResult:
     variant = run.variants[index]
     return run_variant(
         feed,
@@ -120,14 +126,17 @@ def _replay_one(feed: ArchiveFeed, spec: StrategySpec, run: ResolvedRun, run_id:
 
 
 def _in_workers(
-    feed: ArchiveFeed, spec: StrategySpec, run: ResolvedRun, run_id: str, execution: Plan, bar: _Bar
+    feed: ArchiveFeed, spec: StrategySpec, run: ResolvedRun, run_id: str, *, execution: Plan, bar: _Bar
 ) -> list[VariantResult]:
     _SHARED.update(feed=feed, spec=spec, run=run, run_id=run_id)
     try:
         context = multiprocessing.get_context("fork")  # the workers share the loaded feed
         done: dict[int, VariantResult] = {}
         with ProcessPoolExecutor(
-            max_workers=execution.workers, mp_context=context, initializer=_limit, initargs=(execution.memory_cap_bytes,)
+            max_workers=execution.workers,
+            mp_context=context,
+            initializer=_limit,
+            initargs=(execution.memory_cap_bytes,),
         ) as pool:
             futures = [pool.submit(_worker, index) for index in range(len(run.variants))]
             for future in as_completed(futures):
@@ -164,7 +173,9 @@ class _Bar:
         self.done += 1
         self.ticks += result.ticks_replayed
         if self.bar is not None:
-            self.bar.set_postfix_str(f"variants {self.done}/{self.variants}, ticks {self.ticks:,}", refresh=False)
+            self.bar.set_postfix_str(
+                f"variants {self.done}/{self.variants}, ticks {self.ticks:,}", refresh=False
+            )
             self.bar.update(events)
 
     def close(self) -> None:

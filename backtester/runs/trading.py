@@ -25,11 +25,11 @@ from typing import Any
 from backtester.book.market import MarketView
 from backtester.config.replay import SimulationConfig
 from backtester.errors import ReasonCode
+from backtester.fees import fee_asset
 from backtester.ledger import Ledger, LedgerEvent
 from backtester.reports.envelopes import ReportIds, envelope, operations_report
 from backtester.strategies.base import Intent
 from backtester.units import format_micros, parse_micros
-from backtester.fees import fee_asset
 from backtester.venue import Execution, Order, execute
 
 __all__ = ["EquityPoint", "Trading"]
