@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -129,10 +130,8 @@ def make_evidence(
 
     started = _now()
     raw = _config_text(config)
-    run = resolve_config(
-        json.loads(raw), now=now, strategies=default_registry()
-    )  # rejected: raises, no bundle
-    notebook = TEMPLATES.get(str(template), Path(template))
+    run = resolve_config(json.loads(raw), now=now, strategies=default_registry())  # rejected: raises
+    notebook = (TEMPLATES.get(str(template)) or Path(template)).resolve()
     if not notebook.is_file():
         msg = f"no template {template!r} (expected 'single', 'sweep' or a notebook path)"
         raise FileNotFoundError(msg)
@@ -140,10 +139,15 @@ def make_evidence(
     if set(declared) != set(PARAMETERS):
         msg = f"{notebook} declares parameters {declared}, not {PARAMETERS}"
         raise ValueError(msg)
-    location = Path(archive) if archive is not None else default_archive_location()
+    # Absolute paths: the kernel runs in the repository, not in the caller's folder.
+    location = (Path(archive) if archive is not None else default_archive_location()).resolve()
     archive_sha256 = _archive_hash(location)
     run_id = new_run_id()
-    root = Path(out)
+    root = Path(out).resolve()
+    final = root / run_id
+    if final.exists():
+        msg = f"{final} already exists: a run id is written once"
+        raise FileExistsError(msg)
     root.mkdir(parents=True, exist_ok=True)
     staging = root / f".{run_id}.partial"
     staging.mkdir()
@@ -151,61 +155,121 @@ def make_evidence(
         "config_json": raw, "archive": str(location), "now": _iso(now), "out_dir": str(staging),
         "run_id": run_id, "archive_sha256": archive_sha256 or "",
     }  # fmt: skip
+    facts = _Facts(run, run_id, notebook, location, archive_sha256, staging, parameters, started)
     status, error = "complete", None
-    with tempfile.TemporaryDirectory(prefix="bt-kernel-") as sockets:
+    try:
+        with tempfile.TemporaryDirectory(prefix="bt-kernel-") as sockets:
+            try:
+                papermill.execute_notebook(
+                    str(notebook), str(staging / "notebook.ipynb"), parameters=parameters, kernel_name=KERNEL,
+                    progress_bar=False, log_output=False, execution_timeout=timeout_s, cwd=str(_REPO),
+                    kernel_manager_class=local_kernel_manager(Path(sockets)),
+                )  # fmt: skip
+            except Exception as exc:  # any failure of the template makes a failed bundle
+                status, error = "failed", f"{type(exc).__name__}: {exc}"
+        missing = [name for name in REQUIRED if not (staging / name).is_file()]
+        if status == "complete" and missing:
+            status, error = "failed", f"the template finished without writing {', '.join(missing)}"
+    except BaseException as exc:  # interrupted: still a bundle, marked failed, then re-raised
+        status, error = "failed", f"interrupted: {type(exc).__name__}: {exc}"
+        _seal(staging, final, _manifest(facts, status=status, error=error))
+        raise
+    _seal(staging, final, _manifest(facts, status=status, error=error))
+    return Bundle(final, status, run_id)
+
+
+REQUIRED = ("notebook.ipynb", "report.html", "reports.jsonl", "summary.json", "comparison.jsonl")
+"""What a complete bundle holds besides its manifest."""
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """What the manifest records about a bundle, besides its outcome."""
+
+    run: Any
+    run_id: str
+    notebook: Path
+    location: Path
+    archive_sha256: str | None
+    staging: Path
+    parameters: dict[str, str]
+    started: str
+
+
+def _manifest(facts: _Facts, *, status: str, error: str | None) -> dict[str, Any]:
+    run, staging, notebook, parameters = facts.run, facts.staging, facts.notebook, facts.parameters
+    summary_path = staging / "summary.json"
+    run_status = None
+    if summary_path.is_file():
         try:
-            papermill.execute_notebook(
-                str(notebook), str(staging / "notebook.ipynb"), parameters=parameters, kernel_name=KERNEL,
-                progress_bar=False, log_output=False, execution_timeout=timeout_s, cwd=str(_REPO),
-                kernel_manager_class=local_kernel_manager(Path(sockets)),
-            )  # fmt: skip
-        except Exception as exc:  # any failure of the template makes a failed bundle
-            status, error = "failed", f"{type(exc).__name__}: {exc}"
-    if status == "complete" and not (staging / "report.html").is_file():
-        status, error = "failed", "the template finished without writing report.html"
-    manifest = {
+            run_status = json.loads(summary_path.read_text(encoding="utf-8")).get("status")
+        except ValueError:
+            run_status = "unreadable"
+    return {
         "bundle_format": 1,
         "status": status,
         "error": error,
-        "replay_run_id": run_id,
+        "run_status": run_status,
+        "replay_run_id": facts.run_id,
         "template": {"name": notebook.name, "sha256": _sha256(notebook.read_bytes())},
         "config": run.as_dict(),
-        "config_sha256": _sha256(json.dumps(run.as_dict(), sort_keys=True, default=str).encode()),
-        "archive": {"location": str(location), "content_sha256": archive_sha256},
+        "config_sha256": _config_sha256(run.as_dict()),
+        "archive": {"location": str(facts.location), "content_sha256": facts.archive_sha256},
         "parameters": {k: v for k, v in parameters.items() if k != "out_dir"},
         "artifacts": _hashes(staging),
         "versions": _versions(),
         "kernel": {"name": KERNEL, "python": platform.python_version()},
-        "started_at": started,
+        "started_at": facts.started,
         "finished_at": _now(),
         "normalised_for_identical_reruns": [
             "replay_run_id (in report ids and the report header)", "manifest started_at/finished_at",
             "artifacts' sha256 (they contain the run id)", "notebook papermill metadata and kernel ids",
         ],
     }  # fmt: skip
-    (staging / "manifest.json").write_text(
-        json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-    )
-    final = root / run_id
+
+
+def _seal(staging: Path, final: Path, manifest: dict[str, Any]) -> None:
+    """Write the manifest last, then move the folder into place."""
+    text = json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n"
+    (staging / "manifest.json").write_text(text, encoding="utf-8")
     staging.rename(final)
-    return Bundle(final, status, run_id)
+
+
+def _config_sha256(config: Any) -> str:
+    return _sha256(json.dumps(config, sort_keys=True, default=str).encode())
 
 
 def verify(path: str | Path) -> list[str]:
-    """Problems found re-hashing a bundle against its manifest (empty: it verifies)."""
+    """Problems found re-hashing a bundle against its manifest (empty: it verifies).
+
+    Checks that the manifest is well formed and says ``complete``; that every file the
+    manifest lists is there with its sha256, and nothing else is (only regular files:
+    a link or anything else is reported); that a complete bundle holds every artifact
+    of :data:`REQUIRED`; and that the recorded config still hashes to ``config_sha256``.
+    The manifest is not signed: someone who rewrites it consistently is not caught.
+    """
     folder = Path(path)
     manifest_path = folder / "manifest.json"
-    if not manifest_path.is_file():
+    if not manifest_path.is_file() or manifest_path.is_symlink():
         return [f"{folder}: no manifest.json (not a bundle, or an unfinished one)"]
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         return [f"{manifest_path}: unreadable ({exc})"]
+    recorded = manifest.get("artifacts") if isinstance(manifest, dict) else None
+    if not isinstance(recorded, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in recorded.items()
+    ):
+        return [f"{manifest_path}: not a bundle manifest (no artifacts table)"]
     problems = []
     if manifest.get("status") != "complete":
         problems.append(f"status is {manifest.get('status')!r}: {manifest.get('error')}")
-    recorded = manifest.get("artifacts", {})
-    actual = _hashes(folder)
+    else:
+        problems += [f"{name}: missing from a complete bundle" for name in REQUIRED if name not in recorded]
+    if manifest.get("config_sha256") != _config_sha256(manifest.get("config")):
+        problems.append("manifest: the recorded config does not hash to its config_sha256")
+    actual, odd = _files(folder)
+    problems += [f"{name}: not a regular file" for name in odd]
     for name in sorted(set(recorded) | set(actual)):
         if name not in actual:
             problems.append(f"{name}: missing")
@@ -233,11 +297,29 @@ def _archive_hash(location: Path) -> str | None:
 
 
 def _hashes(folder: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(folder)): _sha256(p.read_bytes())
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name != "manifest.json"
-    }
+    return _files(folder)[0]
+
+
+def _files(folder: Path) -> tuple[dict[str, str], list[str]]:
+    """sha256 of every regular file under ``folder`` (links not followed) but its
+    top-level manifest.json, and the names of anything that is not a regular file."""
+    hashes: dict[str, str] = {}
+    odd: list[str] = []
+    for base, dirs, files in os.walk(folder, followlinks=False):
+        here = Path(base)
+        odd.extend(
+            str((here / name).relative_to(folder)) for name in sorted(dirs) if (here / name).is_symlink()
+        )
+        for name in sorted(files):
+            entry = here / name
+            relative = str(entry.relative_to(folder))
+            if relative == "manifest.json":
+                continue
+            if entry.is_symlink() or not entry.is_file():
+                odd.append(relative)
+            else:
+                hashes[relative] = _sha256(entry.read_bytes())
+    return dict(sorted(hashes.items())), sorted(odd)
 
 
 def _sha256(data: bytes) -> str:
