@@ -2,8 +2,9 @@
 
 Exit codes: 0 success; 2 rejected input (a config with its reason code, or an import
 file with ``file:line: field: message``), or a bundle that does not verify; 3 archive
-unavailable (``BACKTESTER_ARCHIVE_UNAVAILABLE``); 4 an evidence template failed (its
-bundle is marked failed); 1 anything unexpected.
+unavailable (``BACKTESTER_ARCHIVE_UNAVAILABLE``; ``evidence`` still writes a complete
+bundle whose report says the run aborted, and prints its path); 4 an evidence template
+failed (its bundle is marked failed); 1 anything unexpected.
 """
 
 from __future__ import annotations
@@ -197,6 +198,10 @@ def evidence_cmd(  # noqa: PLR0917 - click passes every option by position
         _fail(f"evidence bundle {bundle.path} FAILED: {manifest['error']}", EXIT_FAILED)
     click.echo(f"bundle {bundle.path} complete", err=True)
     click.echo(str(bundle.report))
+    if bundle.run_status == "aborted":
+        summary = json.loads((bundle.path / "summary.json").read_text(encoding="utf-8"))
+        abort = summary.get("abort") or {}
+        _fail(f"the run aborted: {abort.get('event_type')}: {abort.get('reason')}", EXIT_ARCHIVE_UNAVAILABLE)
 
 
 @evidence_cmd.command("verify")

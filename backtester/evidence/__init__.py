@@ -10,8 +10,10 @@ from backtester.evidence.attribution import Attribution, attribute
 from backtester.evidence.bundle import Bundle, check_parameters, make_evidence, verify, write_artifacts
 from backtester.evidence.html import render_report, write_report
 from backtester.evidence.overview import attribution_rows, overview, raised_codes
+from backtester.evidence.tables import attribution_table, comparison_table, ranked_table
 
 __all__ = [
-    "Attribution", "Bundle", "attribute", "attribution_rows", "check_parameters", "figures", "make_evidence",
-    "overview", "raised_codes", "render_report", "verify", "write_artifacts", "write_report",
+    "Attribution", "Bundle", "attribute", "attribution_rows", "attribution_table", "check_parameters",
+    "comparison_table", "figures", "make_evidence", "overview", "raised_codes", "ranked_table",
+    "render_report", "verify", "write_artifacts", "write_report",
 ]  # fmt: skip

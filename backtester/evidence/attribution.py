@@ -1,22 +1,31 @@
 """Where a variant's P&L came from, in exact micro-pUSD that add up to its total.
 
-Per approved intent that filled, with ``sets`` = the fewest shares any of its legs
-filled (a single-leg intent: its filled shares):
+Per approved intent that filled, leg by leg: ``g`` shares bought, ``f`` of them taken
+as the fee (a fee in shares; 0 when it is paid in pUSD), ``h = g - f`` shares kept,
+``b`` the best ask when the strategy decided, ``C`` what the fills cost. ``sets`` is
+the fewest shares any leg kept (a single-leg intent: the shares it kept), and the
+``payout`` is what the strategy counted one set to be worth: 1 pUSD for a complete set,
+k - 1 for a converted No basket, its fair value for a single-token taker.
 
-* **edge at decision**: ``sets x payout - sum over legs of filled shares x best price at
-  decision``. The payout is what the strategy counted one set to be worth: 1 pUSD for a
-  complete set, k - 1 for a converted No basket, the fair value for a single-token
-  taker. It is the edge the strategy saw when it decided, on what was filled.
-* **slippage**: what the fills cost above the best price at decision (the book moved
-  during the latency, or the order walked deeper levels), as a cost.
-* **fees**: taker fees, in pUSD (a fee taken in shares counts at its pUSD value).
-* **outcome vs the model**: the rest, so that the four add up to the total P&L exactly:
+* **edge at decision** = ``sets x (payout - sum of b over the legs)``: the edge the
+  strategy saw when it decided, on the complete sets it ended up holding.
+* **unhedged legs** = ``- sum of (h - sets) x b``: shares of a multi-leg intent bought
+  beyond the complete sets (one leg filled more than another), at the decision's
+  prices; they are not part of any set, so they are not part of the edge. Always 0 for
+  a single-leg intent.
+* **slippage** = ``sum of (C - g x b)``: what the fills cost above the best price at
+  decision (the book moved during the latency, or the order walked deeper levels).
+* **fees** = fees paid in pUSD, plus ``f x b`` for a fee taken in shares (what those
+  shares cost at the decision's price).
+* **outcome vs the model**: the rest, so that the five add up to the total P&L exactly:
   how merges, conversions, settlements, sales and the end-of-window marks turned out
   against the payout the strategy assumed (for an arbitrage, about 0; for a fair-value
-  taker, whether its fair value was right).
+  taker, whether its fair value was right), and what became of any unhedged shares.
 
-The total is also split by source: realised by kind of ledger event (merge,
-conversion, settlement, sale) and unrealised at the window's end.
+The first four add up to ``sets x payout`` minus everything spent, so the outcome is
+the total P&L minus that: what the held positions finally paid against the model.
+The total is also split by source: realised by kind of ledger event (merge, conversion,
+settlement, sale) and unrealised at the window's end.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ class Attribution:
     """One variant's P&L, decomposed (micro-pUSD)."""
 
     edge: int
+    unhedged: int
     slippage: int
     fees: int
     outcome: int
@@ -42,9 +52,11 @@ class Attribution:
     by_source: dict[str, int]
 
     def components(self) -> list[tuple[str, int]]:
-        """The waterfall: edge, minus slippage, minus fees, plus the outcome = total."""
+        """The waterfall: edge, unhedged legs, minus slippage, minus fees, plus the
+        outcome = total."""
         return [
             ("edge at decision", self.edge),
+            ("unhedged legs", self.unhedged),
             ("slippage", -self.slippage),
             ("fees", -self.fees),
             ("outcome vs the model", self.outcome),
@@ -57,26 +69,29 @@ def attribute(variant: Any) -> Attribution:
     for execution in variant.trading.executions if variant.trading else ():
         if execution.shares:
             fills[execution.order.trace_id].append(execution)
-    edge = slippage = fees = 0
+    edge = unhedged = slippage = fees = 0
     for decision in variant.decisions:
         done = fills.get(decision.trace_id)
         if decision.verdict == "reject" or not done:
             continue
-        by_leg: dict[int, int] = defaultdict(int)
+        kept: dict[int, int] = defaultdict(int)
+        best: dict[int, int] = {}
         for execution in done:
             order = execution.order
-            by_leg[order.leg] += execution.shares
-            best = (
+            price = (
                 order.decision_best
                 if order.decision_best is not None
                 else execution.cost * MICRO // execution.shares
             )
-            at_best = execution.shares * best // MICRO
-            edge -= at_best
-            slippage += execution.cost - at_best
-            fees += execution.fee
-        sets = min(by_leg.get(index, 0) for index in range(len(decision.intent.legs)))
+            best.setdefault(order.leg, price)
+            kept[order.leg] += execution.shares - execution.fee_shares
+            slippage += execution.cost - execution.shares * price // MICRO
+            fees += execution.fee_shares * price // MICRO if execution.fee_shares else execution.fee
+        legs = range(len(decision.intent.legs))
+        sets = min(kept.get(index, 0) for index in legs)
         edge += sets * decision.intent.payout // MICRO
+        edge -= sum(sets * best[i] // MICRO for i in legs if i in best)
+        unhedged -= sum((kept[i] - sets) * best[i] // MICRO for i in best)
     by_source: dict[str, int] = defaultdict(int)
     for report in variant.reports:
         if report.get("event_type") == "BACKTESTER_TICK_PROCESSED":
@@ -85,7 +100,8 @@ def attribute(variant: Any) -> Attribution:
                 by_source[_SOURCE.get(fill["kind"], fill["kind"])] += parse_micros(fill["pnl_pusd"])
     by_source["unrealised at the window's end"] = variant.unrealised
     total = variant.pnl
-    return Attribution(edge, slippage, fees, total - edge + slippage + fees, total, dict(by_source))
+    outcome = total - edge - unhedged + slippage + fees
+    return Attribution(edge, unhedged, slippage, fees, outcome, total, dict(by_source))
 
 
 _SOURCE = {"sell": "sales", "merge": "merges", "conversion": "conversions", "settlement": "settlements"}

@@ -41,7 +41,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from backtester.archive import Archive
@@ -81,7 +80,10 @@ class Bundle:
 
     path: Path
     status: str
+    """``complete`` (the template ran to its end) or ``failed``."""
     replay_run_id: str
+    run_status: str | None = None
+    """The run's own status (``complete`` or ``aborted``; None when no summary was written)."""
 
     @property
     def report(self) -> Path:
@@ -89,21 +91,30 @@ class Bundle:
 
 
 def check_parameters(namespace: Mapping[str, Any], declared: tuple[str, ...] = PARAMETERS) -> None:
-    """Fail on any name in a notebook's namespace that is not a declared parameter:
+    """Fail on any parameter papermill injected that the template does not declare:
     papermill only warns about an unknown parameter and injects it anyway. Call it in
-    the cell right after the parameters (IPython's own names and modules are ignored)."""
+    the cell right after the parameters.
+
+    An injected parameter is a plain literal (str, int, float, bool, None, list, dict),
+    so only names holding one are checked: the template's own names (a run config, a
+    result, a DataFrame, modules) are not, and re-running a template in the same kernel
+    does not trip it. A template must therefore not bind a plain literal to a global.
+    """
     ipython = {"In", "Out", "get_ipython", "exit", "quit", "open"}
     unknown = sorted(
         name
         for name, value in namespace.items()
         if not name.startswith("_") and name not in ipython and name not in declared
-        and not isinstance(value, ModuleType)
+        and isinstance(value, _LITERALS)
     )  # fmt: skip
     if unknown:
         msg = (
             f"unknown notebook parameter(s): {', '.join(unknown)}; this template takes {', '.join(declared)}"
         )
         raise ValueError(msg)
+
+
+_LITERALS = (str, int, float, bool, type(None), list, dict)
 
 
 def write_artifacts(result: Any, out_dir: str | Path, *, archive_sha256: str | None = None) -> Path:
@@ -174,8 +185,9 @@ def make_evidence(
         status, error = "failed", f"interrupted: {type(exc).__name__}: {exc}"
         _seal(staging, final, _manifest(facts, status=status, error=error))
         raise
-    _seal(staging, final, _manifest(facts, status=status, error=error))
-    return Bundle(final, status, run_id)
+    manifest = _manifest(facts, status=status, error=error)
+    _seal(staging, final, manifest)
+    return Bundle(final, status, run_id, manifest["run_status"])
 
 
 REQUIRED = ("notebook.ipynb", "report.html", "reports.jsonl", "summary.json", "comparison.jsonl")

@@ -102,14 +102,10 @@ def markets_traded(result: Any) -> list[tuple[str, str]]:
 
 
 def busiest_market(result: Any) -> str | None:
-    """The market with the most simulated fills (ties: the smallest id), or None."""
-    counts: Counter[str] = Counter()
-    for variant in result.variants:
-        for execution in variant.fills:
-            counts[execution.order.market_id] += 1
-    if not counts:
-        return None
-    return min(counts, key=lambda m: (-counts[m], m))
+    """The market with the most simulated fills (ties: the smallest id); with none, the
+    first market the live bot traded; None if nothing traded."""
+    traded = markets_traded(result)
+    return traded[0][0] if traded else None
 
 
 def fills_figure(
@@ -181,8 +177,8 @@ def _question(result: Any, market_id: str) -> str:
 
 
 def attribution_figure(result: Any, variants: Collection[int] | None = None) -> go.Figure:
-    """Each variant's P&L as edge at decision, slippage, fees and the outcome against the
-    strategy's model (see :mod:`backtester.evidence.attribution`)."""
+    """Each variant's P&L as edge at decision, unhedged legs, slippage, fees and the
+    outcome against the strategy's model (see :mod:`backtester.evidence.attribution`)."""
     fig = go.Figure()
     parts = [(v, attribute(v)) for v in _chosen(result, variants) if v.trading]
     names = [name for name, _ in parts[0][1].components()] + ["total"] if parts else []
@@ -190,7 +186,7 @@ def attribution_figure(result: Any, variants: Collection[int] | None = None) -> 
         values = [value / MICRO for _, value in a.components()] + [a.total / MICRO]
         fig.add_trace(go.Bar(x=names, y=values, name=_label(variant)))
     fig.update_layout(
-        title="P&L attribution: edge at decision, slippage, fees, outcome vs the model",
+        title="P&L attribution: edge, unhedged legs, slippage, fees, outcome vs the model",
         yaxis_title="pUSD", barmode="group", **_LAYOUT,
     )  # fmt: skip
     return fig

@@ -75,13 +75,25 @@ def render_report(result: Any, *, archive_sha256: str | None = None) -> str:
         "<h2>What this is</h2>",
         *(
             f"<p>{e(text)}</p>"
-            for text in explain(codes=raised_codes(result), sweep=run.is_sweep, skipped=_skipped(result))
+            for text in explain(
+                codes=raised_codes(result),
+                sweep=run.is_sweep,
+                skipped=_skipped(result),
+                aborted=result.abort_report is not None,
+            )
         ),
         "<h2>Messages</h2>",
         _messages(result),
     ]
     if result.abort_report is not None:
-        parts += ["<h2>Aborted</h2>", f"<p>{e(result.abort_report.get('reason', ''))}</p>", "</body></html>"]
+        abort = result.abort_report
+        parts += [
+            "<h2>Aborted</h2>",
+            f"<p><span class='code'>{e(abort.get('event_type', ''))}</span>: "
+            f"{e(abort.get('reason', ''))}</p>",
+            *_config_section(run),
+            "</body></html>",
+        ]
         return "\n".join(parts) + "\n"
     figs = [
         ("equity", figures.equity_figure(result)),
@@ -112,14 +124,18 @@ def render_report(result: Any, *, archive_sha256: str | None = None) -> str:
         rendered["skipped"],
         "<h2>Risk guards</h2>",
         rendered["votes"],
-        "<h2>Run configuration (as resolved)</h2>",
-        f"<pre class='code'>{e(json.dumps(run.as_dict(), indent=2, sort_keys=True, default=str))}</pre>",
+        *_config_section(run),
         "<p class='note'>Money is exact: every amount in the tables is written from integer micro-pUSD. "
         "Charts plot the same values as floats. Definitions: README sections Venue simulation, Fees, "
         "Ledger and P&amp;L, The live outcome and the comparison.</p>",
         "</body></html>",
     ]
     return "\n".join(parts) + "\n"
+
+
+def _config_section(run: Any) -> list[str]:
+    text = json.dumps(run.as_dict(), indent=2, sort_keys=True, default=str)
+    return ["<h2>Run configuration (as resolved)</h2>", f"<pre class='code'>{html.escape(text)}</pre>"]
 
 
 def write_report(result: Any, path: str | Path, *, archive_sha256: str | None = None) -> Path:

@@ -33,7 +33,12 @@ def overview(result: Any) -> str:
     """The run in a few lines of text (see the module docstring)."""
     skipped = sum(v.ticks_skipped for v in result.variants)
     lines = [
-        *explain(codes=raised_codes(result), sweep=result.run.is_sweep, skipped=skipped),
+        *explain(
+            codes=raised_codes(result),
+            sweep=result.run.is_sweep,
+            skipped=skipped,
+            aborted=result.abort_report is not None,
+        ),
         "",
         "Messages:",
     ]

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from backtester.errors import ReasonCode
 
-__all__ = ["OURS", "PLAIN_ENGLISH", "USER_MESSAGES", "explain"]
+__all__ = ["ABORTED", "OURS", "PLAIN_ENGLISH", "USER_MESSAGES", "explain"]
 
 PLAIN_ENGLISH = {
     "completed": "The strategy was replayed over the selected historical period. Results include simulated "
@@ -23,6 +23,12 @@ PLAIN_ENGLISH = {
     "the periods with complete records.",
 }
 """Spec section 17, by situation."""
+
+ABORTED = (
+    "The backtest stopped before replaying the window, so it has no trades, P&L or comparison to show. "
+    "The message below says why."
+)
+"""Ours: section 17 has no text for a run that aborted."""
 
 USER_MESSAGES = {
     ReasonCode.BACKTESTER_REPLAY_COMPLETE: "The backtest finished. Results are available in the governance "
@@ -60,12 +66,15 @@ OURS = frozenset(
 """Codes whose message is ours, not the spec's."""
 
 
-def explain(*, codes: Iterable[ReasonCode], sweep: bool, skipped: int) -> list[str]:
-    """The plain-English paragraphs for a run that raised ``codes`` (spec section 17).
+def explain(*, codes: Iterable[ReasonCode], sweep: bool, skipped: int, aborted: bool = False) -> list[str]:
+    """The plain-English paragraphs for a run that raised ``codes`` (spec section 17;
+    :data:`ABORTED`, ours, for a run that aborted).
 
     >>> explain(codes=[ReasonCode.BACKTESTER_WINDOW_CLAMPED], sweep=False, skipped=0)[1]
     'The requested end date is in the future. The backtest was run up to the most recent available data.'
     """
+    if aborted:
+        return [ABORTED]
     raised = set(codes)
     out = [PLAIN_ENGLISH["sweep" if sweep else "completed"]]
     if ReasonCode.BACKTESTER_WINDOW_CLAMPED in raised:

@@ -8,11 +8,13 @@ nothing in the output depends on which worker finished first.
 
 **Throttle** (spec section 7: a sweep of more than 50 variants runs with
 ``BACKTESTER_LARGE_SWEEP`` and a resource throttle). A large sweep runs on at most half
-the machine's cores, always in worker processes (one at least), and every worker is
-capped at :data:`LARGE_SWEEP_WORKER_MEMORY` bytes of address space (``RLIMIT_AS``): a variant
-that needs more fails with ``MemoryError`` and the run fails, loudly, instead of
-pushing the machine into swap. The plan is on the run's record
-(``summary()["execution"]``).
+the machine's cores, always in worker processes (one at least), and every worker may
+grow by at most :data:`LARGE_SWEEP_WORKER_MEMORY` bytes of address space beyond what it
+inherited at the fork (``RLIMIT_AS`` set to its size then plus that budget): a variant
+that needs more fails with a ``MemoryError`` naming the variant, and the run fails,
+loudly, instead of pushing the machine into swap. ``summary()["execution"]`` records
+whether the run was throttled and the budget; the number of workers depends on the
+machine, so it is in ``result.execution`` only, never in the reports.
 
 **Progress.** A tqdm bar (``tqdm.auto``: a widget in a notebook, text on a terminal)
 counts the feed's events over all variants, and the variants done; it is on when
@@ -38,7 +40,7 @@ from backtester.strategies.registry import StrategySpec
 __all__ = ["LARGE_SWEEP_WORKER_MEMORY", "Plan", "plan", "run_variants"]
 
 LARGE_SWEEP_WORKER_MEMORY = 4 * 1024**3
-"""Address space a worker of a large sweep may use (bytes)."""
+"""Address space a worker of a large sweep may add to what it inherited (bytes)."""
 
 
 @dataclass(frozen=True)
@@ -48,13 +50,11 @@ class Plan:
     workers: int
     throttled: bool
     memory_cap_bytes: int | None
+    """Address space each worker may add to what it inherited (None: no cap)."""
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "workers": self.workers,
-            "throttled": self.throttled,
-            "worker_memory_cap_bytes": self.memory_cap_bytes,
-        }
+        """What goes on the run's record: nothing that depends on the machine."""
+        return {"throttled": self.throttled, "worker_memory_budget_bytes": self.memory_cap_bytes}
 
 
 def _cores() -> int:
@@ -148,13 +148,31 @@ def _in_workers(
         _SHARED.clear()
 
 
-def _limit(memory_cap: int | None) -> None:
-    if memory_cap is not None:
-        resource.setrlimit(resource.RLIMIT_AS, (memory_cap, memory_cap))
+def _limit(budget: int | None) -> None:
+    """Cap this (just forked) worker's address space at its size now plus ``budget``:
+    a fixed cap could sit below what the parent had already mapped."""
+    if budget is not None:
+        cap = _address_space() + budget
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
+
+def _address_space() -> int:
+    """This process's virtual memory size (bytes; 0 where /proc is not there)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            pages = int(statm.read().split()[0])
+    except OSError:
+        return 0
+    return pages * resource.getpagesize()
 
 
 def _worker(index: int) -> VariantResult:
-    return _replay_one(_SHARED["feed"], _SHARED["spec"], _SHARED["run"], _SHARED["run_id"], index)
+    try:
+        return _replay_one(_SHARED["feed"], _SHARED["spec"], _SHARED["run"], _SHARED["run_id"], index)
+    except MemoryError as exc:
+        budget = LARGE_SWEEP_WORKER_MEMORY // 1024**2
+        msg = f"variant {index} ran out of its worker's memory budget ({budget} MiB beyond the fork): {exc}"
+        raise MemoryError(msg) from None
 
 
 class _Bar:

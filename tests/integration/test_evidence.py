@@ -20,10 +20,13 @@ from plotly.offline import get_plotlyjs
 
 from backtester.cli import main
 from backtester.errors import ConfigError, ReasonCode
-from backtester.evidence import make_evidence, verify
+from backtester.evidence import bundle as bundle_module
+from backtester.evidence import check_parameters, make_evidence, verify
 from backtester.evidence.bundle import TEMPLATES
 from backtester.evidence.kernels import local_kernel_manager
+from backtester.sample import SAMPLE_ARCHIVE
 
+ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 CONFIG = "data/sample-fair-value.json"  # two variants over the Caio window: quick
 NORMALISED = ("reports.jsonl", "summary.json", "comparison.jsonl", "report.html")
@@ -198,3 +201,127 @@ def test_report_renders_in_headless_chromium(bundles, tmp_path: Path) -> None:
         block = dom[dom.index(f'data-figure="{name}"') :]
         block = block[: block.index("</div></div>")] if "</div></div>" in block else block
         assert 'class="main-svg"' in block, name
+
+
+def _tampered(bundles, tmp_path: Path, name: str) -> Path:
+    copy = tmp_path / name
+    shutil.copytree(bundles[0].path, copy)
+    return copy
+
+
+def _edit_manifest(folder: Path, edit) -> None:
+    path = folder / "manifest.json"
+    manifest = json.loads(path.read_text())
+    edit(manifest)
+    path.write_text(json.dumps(manifest))
+
+
+def test_verify_catches_a_rewritten_manifest(bundles, tmp_path: Path) -> None:
+    """Tampering that also edits the manifest, where it can be caught: artifacts dropped
+    from a complete bundle along with their entries, or an edited config."""
+    emptied = _tampered(bundles, tmp_path, "emptied")
+    for name in ("notebook.ipynb", *NORMALISED):
+        (emptied / name).unlink()
+    _edit_manifest(emptied, lambda m: m.update(artifacts={}))
+    problems = verify(emptied)
+    expected = {f"{name}: missing from a complete bundle" for name in ("notebook.ipynb", *NORMALISED)}
+    assert set(problems) == expected
+
+    no_report = _tampered(bundles, tmp_path, "no-report")
+    (no_report / "report.html").unlink()
+    _edit_manifest(no_report, lambda m: m["artifacts"].pop("report.html"))
+    assert verify(no_report) == ["report.html: missing from a complete bundle"]
+
+    config = _tampered(bundles, tmp_path, "config")
+    _edit_manifest(config, lambda m: m["config"].update(max_size_pusd="1000000"))
+    assert verify(config) == ["manifest: the recorded config does not hash to its config_sha256"]
+
+    for index, broken in enumerate(("[]", "{}", "not json")):
+        odd = _tampered(bundles, tmp_path, f"odd-{index}")
+        (odd / "manifest.json").write_text(broken)
+        assert len(verify(odd)) == 1
+
+
+def test_verify_lists_nested_files_and_links(bundles, tmp_path: Path) -> None:
+    """Files in subfolders (even one named manifest.json) and links are reported."""
+    nested = _tampered(bundles, tmp_path, "nested")
+    (nested / "x").mkdir()
+    (nested / "x" / "manifest.json").write_text("{}")
+    assert verify(nested) == ["x/manifest.json: not in the manifest"]
+
+    linked = _tampered(bundles, tmp_path, "linked")
+    (linked / "report.html").rename(tmp_path / "elsewhere.html")
+    (linked / "report.html").symlink_to(tmp_path / "elsewhere.html")
+    assert verify(linked) == ["report.html: not a regular file", "report.html: missing"]
+
+
+def test_relative_paths_from_another_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--config, --archive and --out relative to the caller's folder, not the
+    repository's (the kernel runs in the repository)."""
+    shutil.copy(CONFIG, tmp_path / "config.json")
+    shutil.copytree(SAMPLE_ARCHIVE, tmp_path / "archive")
+    monkeypatch.chdir(tmp_path)
+    args = ["evidence", "--config", "config.json", "--template", "single", "--archive", "archive",
+            "--now", "2026-11-25T00:00:00Z", "--out", "out"]  # fmt: skip
+    made = CliRunner().invoke(main, args)
+    assert made.exit_code == 0, made.output
+    report = Path(made.stdout.strip())
+    assert report.is_relative_to(tmp_path / "out")
+    assert verify(report.parent) == []
+    manifest = json.loads((report.parent / "manifest.json").read_text())
+    assert manifest["archive"]["location"] == str(tmp_path / "archive")
+    assert manifest["run_status"] == "complete"
+
+
+def test_aborted_run_gives_a_complete_bundle_that_says_so(tmp_path: Path, monkeypatch) -> None:
+    """The archive is missing: the template still renders (a bundle that verifies, whose
+    report explains the abort), and the command exits 3 like `backtester run`."""
+    monkeypatch.chdir(tmp_path)
+    made = CliRunner().invoke(main, ["evidence", "--config", str(Path(ROOT, CONFIG)), "--archive", "missing",
+                                     "--now", "2026-11-25T00:00:00Z", "--out", "out"])  # fmt: skip
+    assert made.exit_code == 3, made.output
+    assert "BACKTESTER_ARCHIVE_UNAVAILABLE" in made.stderr
+    report = Path(made.stdout.strip())
+    assert verify(report.parent) == []
+    manifest = json.loads((report.parent / "manifest.json").read_text())
+    assert (manifest["status"], manifest["run_status"]) == ("complete", "aborted")
+    html = report.read_text()
+    assert "<h2>Aborted</h2>" in html
+    assert f"no archive at {tmp_path / 'missing'}" in html
+    assert "The backtest stopped before replaying the window" in html
+    assert "Results include simulated trades" not in html
+
+
+def test_interrupted_evidence_leaves_a_failed_bundle(tmp_path: Path, monkeypatch) -> None:
+    """Ctrl-C during the template: the bundle is sealed as failed, then the interrupt
+    goes on; nothing is left looking complete or half-written."""
+
+    def interrupted(*_args: object, **_kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(papermill, "execute_notebook", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        make_evidence("data/sample-run.json", now=NOW, out=tmp_path, template="single")
+    (bundle,) = list(tmp_path.iterdir())
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["status"] == "failed"
+    assert manifest["error"].startswith("interrupted: KeyboardInterrupt")
+    assert verify(bundle)[0].startswith("status is 'failed'")
+
+
+def test_a_run_id_is_written_once(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(bundle_module, "new_run_id", lambda: "replay_TAKEN")
+    (tmp_path / "replay_TAKEN").mkdir()
+    with pytest.raises(FileExistsError):
+        make_evidence("data/sample-run.json", now=NOW, out=tmp_path, template="single")
+    assert [p.name for p in tmp_path.iterdir()] == ["replay_TAKEN"]
+
+
+def test_check_parameters_lets_a_template_rerun() -> None:
+    """Re-running a template in the same kernel: its own names (objects, modules) are not
+    parameters; an injected literal the template does not declare is."""
+    namespace = dict.fromkeys(("config_json", "archive", "now", "out_dir", "run_id", "archive_sha256"), "")
+    check_parameters({**namespace, "json": json, "result": object(), "comparison": Path(), "_": 1, "In": []})
+    for literal in ("x", 1, 1.5, True, None, [1], {"a": 1}):
+        with pytest.raises(ValueError, match="unknown notebook parameter"):
+            check_parameters({**namespace, "bogus": literal})

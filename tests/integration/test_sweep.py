@@ -19,6 +19,7 @@ from backtester.archive import Archive, contract_conversion
 from backtester.book import feed as feed_module
 from backtester.errors import ConfigError, ReasonCode
 from backtester.runs import replay
+from backtester.runs import sweep as sweep_module
 from backtester.runs.sweep import LARGE_SWEEP_WORKER_MEMORY, _limit, plan
 from backtester.sample import SAMPLE_ARCHIVE
 from tests.conftest import T0, market_record
@@ -100,9 +101,11 @@ def test_sixty_variants_warn_and_throttle(archive: Path) -> None:
     result = replay({**BASE, "parameter_sweep": sweep}, now=NOW, archive=archive, run_id="replay_Y")
     summary = result.summary()
     assert any(n["code"] == "BACKTESTER_LARGE_SWEEP" for n in summary["notices"])
-    assert summary["execution"]["throttled"] is True
-    assert summary["execution"]["worker_memory_cap_bytes"] == LARGE_SWEEP_WORKER_MEMORY
-    assert summary["execution"]["workers"] == plan(60, large=True).workers
+    # The record says throttled, and the budget; the worker count depends on the machine,
+    # so it is on the result only, never in the reports.
+    budget = LARGE_SWEEP_WORKER_MEMORY
+    assert summary["execution"] == {"throttled": True, "worker_memory_budget_bytes": budget}
+    assert result.execution.workers == plan(60, large=True).workers
     assert len(result.variants) == 60
     assert [v.variant_id for v in result.variants] == list(range(60))
     alone = replay(
@@ -111,12 +114,32 @@ def test_sixty_variants_warn_and_throttle(archive: Path) -> None:
     assert [v.pnl for v in result.variants[:3]] == [v.pnl for v in alone.variants]
 
 
+def _cap_and_size() -> tuple[int, int]:
+    return resource.getrlimit(resource.RLIMIT_AS)[0], sweep_module._address_space()
+
+
 def test_worker_memory_cap_is_applied() -> None:
-    """A throttled worker really runs under the address-space cap."""
+    """A throttled worker really runs under an address-space cap: what it had mapped at
+    the fork plus the budget (a fixed cap could sit below what the parent had mapped)."""
+    assert LARGE_SWEEP_WORKER_MEMORY == 4 * 1024**3
     with ProcessPoolExecutor(1, mp_context=get_context("fork"), initializer=_limit,
                              initargs=(LARGE_SWEEP_WORKER_MEMORY,)) as pool:  # fmt: skip
-        soft, _ = pool.submit(resource.getrlimit, resource.RLIMIT_AS).result()
-    assert soft == LARGE_SWEEP_WORKER_MEMORY
+        soft, size = pool.submit(_cap_and_size).result()
+    assert size > 0
+    headroom = soft - size  # the budget, less what the worker mapped since the cap was set
+    assert LARGE_SWEEP_WORKER_MEMORY - 256 * 1024**2 < headroom <= LARGE_SWEEP_WORKER_MEMORY
+
+
+def test_worker_out_of_memory_names_its_variant(monkeypatch) -> None:
+    """A variant that exhausts its worker's budget fails the run with its variant id."""
+
+    def exhausted(*_args: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(sweep_module, "_replay_one", exhausted)
+    monkeypatch.setattr(sweep_module, "_SHARED", dict.fromkeys(("feed", "spec", "run", "run_id")))
+    with pytest.raises(MemoryError, match=r"variant 7 ran out of its worker's memory budget \(4096 MiB"):
+        sweep_module._worker(7)
 
 
 def test_archive_read_once_for_all_variants(monkeypatch) -> None:
