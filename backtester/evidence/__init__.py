@@ -9,11 +9,12 @@ from backtester.evidence import figures
 from backtester.evidence.attribution import Attribution, attribute
 from backtester.evidence.bundle import Bundle, check_parameters, make_evidence, verify, write_artifacts
 from backtester.evidence.html import render_report, write_report
+from backtester.evidence.notebook_html import export_notebook_html, use_plotly_renderers
 from backtester.evidence.overview import attribution_rows, overview, raised_codes
 from backtester.evidence.tables import attribution_table, comparison_table, ranked_table
 
 __all__ = [
     "Attribution", "Bundle", "attribute", "attribution_rows", "attribution_table", "check_parameters",
-    "comparison_table", "figures", "make_evidence", "overview", "raised_codes", "ranked_table",
-    "render_report", "verify", "write_artifacts", "write_report",
+    "comparison_table", "export_notebook_html", "figures", "make_evidence", "overview", "raised_codes",
+    "ranked_table", "render_report", "use_plotly_renderers", "verify", "write_artifacts", "write_report",
 ]  # fmt: skip

@@ -6,6 +6,8 @@ executes the template into ``<out>/.<replay_run_id>.partial/``, writes
 holds:
 
 * ``notebook.ipynb``: the executed template (inputs and outputs; on failure, the error);
+* ``notebook.html``: the same, as offline HTML with the input cells hidden
+  (:mod:`backtester.evidence.notebook_html`), for a reviewer without Python;
 * ``report.html``: the self-contained report (:mod:`backtester.evidence.html`);
 * ``reports.jsonl``, ``summary.json``, ``comparison.jsonl``: the run's reports, as
   :func:`backtester.runs.output.write_run` writes them;
@@ -49,6 +51,7 @@ from backtester.config import RunConfig, resolve_config
 from backtester.errors import ArchiveUnavailable
 from backtester.evidence.html import write_report
 from backtester.evidence.kernels import local_kernel_manager
+from backtester.evidence.notebook_html import export_notebook_html
 from backtester.runs.output import run_files
 from backtester.runs.replay import new_run_id
 from backtester.strategies.registry import default_registry
@@ -178,6 +181,12 @@ def make_evidence(
                 )  # fmt: skip
             except Exception as exc:  # any failure of the template makes a failed bundle
                 status, error = "failed", f"{type(exc).__name__}: {exc}"
+        if (staging / "notebook.ipynb").is_file():
+            try:  # the executed notebook as HTML: for a failed bundle, the one view of the error
+                export_notebook_html(staging / "notebook.ipynb", staging / "notebook.html")
+            except Exception as exc:
+                if status == "complete":
+                    status, error = "failed", f"exporting notebook.html: {type(exc).__name__}: {exc}"
         missing = [name for name in REQUIRED if not (staging / name).is_file()]
         if status == "complete" and missing:
             status, error = "failed", f"the template finished without writing {', '.join(missing)}"
@@ -190,7 +199,9 @@ def make_evidence(
     return Bundle(final, status, run_id, manifest["run_status"])
 
 
-REQUIRED = ("notebook.ipynb", "report.html", "reports.jsonl", "summary.json", "comparison.jsonl")
+REQUIRED = (
+    "notebook.ipynb", "notebook.html", "report.html", "reports.jsonl", "summary.json", "comparison.jsonl",
+)  # fmt: skip
 """What a complete bundle holds besides its manifest."""
 
 

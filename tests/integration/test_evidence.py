@@ -29,6 +29,7 @@ from backtester.sample import SAMPLE_ARCHIVE
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 CONFIG = "data/sample-fair-value.json"  # two variants over the Caio window: quick
+NOTEBOOKS = ("notebook.ipynb", "notebook.html")
 NORMALISED = ("reports.jsonl", "summary.json", "comparison.jsonl", "report.html")
 
 
@@ -43,9 +44,7 @@ def test_bundle_is_complete_and_verifies(bundles) -> None:
     bundle = bundles[0]
     assert bundle.status == "complete"
     assert bundle.path.name == bundle.replay_run_id
-    assert sorted(p.name for p in bundle.path.iterdir()) == sorted(
-        ["manifest.json", "notebook.ipynb", *NORMALISED]
-    )
+    assert sorted(p.name for p in bundle.path.iterdir()) == sorted(["manifest.json", *NOTEBOOKS, *NORMALISED])
     assert verify(bundle.path) == []
     assert not list(bundle.path.parent.glob(".*.partial"))
 
@@ -57,7 +56,7 @@ def test_manifest(bundles) -> None:
     assert (manifest["status"], manifest["error"], manifest["replay_run_id"]) == (
         "complete", None, bundle.replay_run_id,
     )  # fmt: skip
-    assert set(manifest["artifacts"]) == {"notebook.ipynb", *NORMALISED}
+    assert set(manifest["artifacts"]) == {*NOTEBOOKS, *NORMALISED}
     assert re.fullmatch(r"[0-9a-f]{64}", manifest["archive"]["content_sha256"])
     assert re.fullmatch(r"[0-9a-f]{64}", manifest["config_sha256"])
     assert manifest["config"]["strategy"] == "fair_value_taker"
@@ -73,7 +72,7 @@ def test_manifest(bundles) -> None:
 
 def test_every_changed_byte_is_detected(bundles, tmp_path: Path) -> None:
     """One byte changed in any artifact, a file removed or one added: verify says which."""
-    for name in ("notebook.ipynb", *NORMALISED):
+    for name in (*NOTEBOOKS, *NORMALISED):
         copy = tmp_path / name
         shutil.copytree(bundles[0].path, copy)
         target = copy / name
@@ -138,6 +137,7 @@ def test_failing_template_gives_a_failed_bundle(tmp_path: Path) -> None:
     assert "boom in the template" in manifest["error"]
     assert not (bundle.path / "report.html").exists()
     assert "boom in the template" in (bundle.path / "notebook.ipynb").read_text()
+    assert "boom in the template" in (bundle.path / "notebook.html").read_text()  # for reviewers
     assert verify(bundle.path)[0].startswith("status is 'failed'")
     assert not list((tmp_path / "out").glob(".*.partial"))
 
@@ -185,22 +185,40 @@ def test_cli(bundles, tmp_path: Path) -> None:
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def test_report_renders_in_headless_chromium(bundles, tmp_path: Path) -> None:
-    """Every figure is drawn (an SVG per Plotly figure) and no script error is caught,
-    in Debian's Chromium (installed by scripts/setup-tests.sh), offline."""
+def _rendered(page: Path, profile: Path) -> str:
+    """The DOM of ``page`` after its scripts ran, in headless Chromium, offline."""
     assert CHROMIUM, "chromium is not installed: run scripts/setup-tests.sh"
     command = [
         CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=15000", "--dump-dom",
-        bundles[0].report.as_uri(),
+        f"--user-data-dir={profile}", "--virtual-time-budget=15000", "--dump-dom", page.as_uri(),
     ]  # fmt: skip
-    dom = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True).stdout
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=True).stdout
+
+
+def test_report_renders_in_headless_chromium(bundles, tmp_path: Path) -> None:
+    """Every figure is drawn (an SVG per Plotly figure) and no script error is caught,
+    in Debian's Chromium (installed by scripts/setup-tests.sh), offline."""
+    dom = _rendered(bundles[0].report, tmp_path / "profile")
     assert '<div id="script-errors"></div>' in dom
     for name in ("equity", "fills", "attribution", "sweep", "skipped", "votes"):
         block = dom[dom.index(f'data-figure="{name}"') :]
         block = block[: block.index("</div></div>")] if "</div></div>" in block else block
         assert 'class="main-svg"' in block, name
+
+
+def test_notebook_html_is_offline_and_draws_its_figures(bundles, tmp_path: Path) -> None:
+    """nbconvert's export of the executed notebook: inputs hidden, nothing from a CDN,
+    and the template's six figures drawn (the renderer is set to keep an HTML output)."""
+    page = bundles[0].path / "notebook.html"
+    text = page.read_text()
+    rest = text.replace(get_plotlyjs(), "")
+    assert not re.search(r"(src|href)=[\"']?https?://", rest)
+    assert "evidence.check_parameters(globals())" not in text  # input cells hidden
+    assert "Results (pUSD, exact):" in text
+    figures = _rendered(page, tmp_path / "profile").split('class="plotly-graph-div')[1:]
+    assert len(figures) == 6
+    assert all('class="main-svg"' in figure for figure in figures)
 
 
 def _tampered(bundles, tmp_path: Path, name: str) -> Path:
@@ -220,11 +238,11 @@ def test_verify_catches_a_rewritten_manifest(bundles, tmp_path: Path) -> None:
     """Tampering that also edits the manifest, where it can be caught: artifacts dropped
     from a complete bundle along with their entries, or an edited config."""
     emptied = _tampered(bundles, tmp_path, "emptied")
-    for name in ("notebook.ipynb", *NORMALISED):
+    for name in (*NOTEBOOKS, *NORMALISED):
         (emptied / name).unlink()
     _edit_manifest(emptied, lambda m: m.update(artifacts={}))
     problems = verify(emptied)
-    expected = {f"{name}: missing from a complete bundle" for name in ("notebook.ipynb", *NORMALISED)}
+    expected = {f"{name}: missing from a complete bundle" for name in (*NOTEBOOKS, *NORMALISED)}
     assert set(problems) == expected
 
     no_report = _tampered(bundles, tmp_path, "no-report")
