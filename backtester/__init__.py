@@ -15,7 +15,7 @@ from backtester.api import (
     verify_evidence,
 )
 from backtester.archive import Archive, ImportOutcome
-from backtester.config import ResolvedRun, RunConfig, Variant
+from backtester.config import ResolvedRun, RunConfig, Variant, config_from_json
 from backtester.errors import (
     ArchiveError,
     ArchiveUnavailable,
@@ -47,6 +47,7 @@ __all__ = [
     "StrategySpec",
     "Variant",
     "archive_info",
+    "config_from_json",
     "default_registry",
     "export_archive",
     "import_files",

@@ -126,13 +126,16 @@ def run(
     workers: int | None = None,
     progress: bool | None = None,
     run_id: str | None = None,
+    hash_archive: bool = False,
 ) -> ReplayResult:
     """Replay a run config over an archive (spec section 9); with ``out``, also write the
     run to ``<out>/<replay_run_id>/`` and the operations topic ``<out>/operations.duckdb``
     (see :mod:`backtester.runs.output`), its directory in ``result.run_dir``. ``workers``:
     processes for a sweep's variants (default one per core; see
     :mod:`backtester.runs.sweep`); ``progress``: a tqdm bar (default: when stderr is a
-    terminal); ``run_id``: the run's id (default: a new ``replay_<ULID>``).
+    terminal); ``run_id``: the run's id (default: a new ``replay_<ULID>``);
+    ``hash_archive``: record the content hash of the archive read
+    (``summary()["archive_content_sha256"]``; it reads every row, so it is off by default).
 
     Raises :class:`~backtester.errors.ConfigError` for a rejected config. An archive that
     cannot be read, or holds no market data for the window, gives a result with
@@ -144,8 +147,9 @@ def run(
     ('complete', 0, 8)
     """
     result = replay(
-        config, now=resolve_now(now), archive=archive, workers=workers, progress=progress, run_id=run_id
-    )
+        config, now=resolve_now(now), archive=archive, workers=workers, progress=progress, run_id=run_id,
+        hash_archive=hash_archive,
+    )  # fmt: skip
     if out is not None:
         result.run_dir = write_run(result, out)
     return result

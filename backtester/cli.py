@@ -20,7 +20,7 @@ import click
 
 from backtester import api
 from backtester.archive.adapters import FORMATS
-from backtester.errors import ArchiveError, ArchiveUnavailable, ConfigError, ImportRejected
+from backtester.errors import ArchiveError, ArchiveUnavailable, ConfigError, EvidenceError, ImportRejected
 from backtester.sample import LIVE_TRAIL, REAL_DATA, SAMPLE_ARCHIVE, build_sample
 
 __all__ = ["main"]
@@ -52,7 +52,7 @@ def _exit_codes() -> Iterator[None]:
     """Turn the backtester's rejections into the documented exit codes and stderr text."""
     try:
         yield
-    except (ConfigError, ImportRejected) as exc:
+    except (ConfigError, ImportRejected, EvidenceError) as exc:
         _fail(str(exc), EXIT_REJECTED)
     except ArchiveUnavailable as exc:
         _fail(str(exc), EXIT_ARCHIVE_UNAVAILABLE)
@@ -193,6 +193,8 @@ def evidence_cmd(  # noqa: PLR0917 - click passes every option by position
         _fail(f"--now: {exc}", EXIT_REJECTED)
     with _exit_codes():
         bundle = api.make_evidence(config_path, out=out, template=template, archive=archive, now=clock)
+    for notice in bundle.notices:
+        click.echo(f"{notice.severity} {notice.code}: {notice.detail}", err=True)
     if bundle.status != "complete":
         manifest = json.loads((bundle.path / "manifest.json").read_text(encoding="utf-8"))
         _fail(f"evidence bundle {bundle.path} FAILED: {manifest['error']}", EXIT_FAILED)
@@ -206,14 +208,21 @@ def evidence_cmd(  # noqa: PLR0917 - click passes every option by position
 
 @evidence_cmd.command("verify")
 @click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
-def evidence_verify(path: Path) -> None:
-    """Re-hash a bundle against its manifest; exit 2 and list the problems if any."""
+@click.option("--require-run-complete", is_flag=True,
+              help="Also fail (exit 2) a bundle whose run aborted (intact, nothing replayed).")  # fmt: skip
+def evidence_verify(path: Path, require_run_complete: bool) -> None:
+    """Re-hash a bundle against its manifest; exit 2 and list the problems if any.
+    Prints the run's own status: a bundle can be intact evidence of an aborted run."""
     problems = api.verify_evidence(path)
     for problem in problems:
         click.echo(problem, err=True)
     if problems:
         sys.exit(EXIT_REJECTED)
-    click.echo(f"{path}: verified")
+    manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    run_status = manifest.get("run_status")
+    click.echo(f"{path}: verified (the run: {run_status})")
+    if require_run_complete and run_status != "complete":
+        _fail(f"the run did not complete: {run_status}", EXIT_REJECTED)
 
 
 @main.group()

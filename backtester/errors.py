@@ -38,6 +38,7 @@ __all__ = [
     "ArchiveUnavailable",
     "BacktesterError",
     "ConfigError",
+    "EvidenceError",
     "ImportRejected",
     "Notice",
     "Problem",
@@ -147,6 +148,11 @@ class ConfigError(BacktesterError):
         self.message = message
         where = f"{field}: " if field else ""
         super().__init__(f"{code}: {where}{message}")
+
+
+class EvidenceError(BacktesterError):
+    """An evidence bundle cannot be made as asked (no such template, a template that
+    does not declare the expected parameters, an output folder that cannot be used)."""
 
 
 class ArchiveError(BacktesterError):

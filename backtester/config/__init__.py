@@ -7,7 +7,9 @@ from backtester.config.model import (
     RunConfig,
     StrategyCatalog,
     Variant,
+    config_from_json,
     load_config,
+    read_config_text,
     resolve_config,
 )
 from backtester.config.replay import CurveFees, FlatFees, RiskConfig, SimulationConfig
@@ -25,9 +27,11 @@ __all__ = [
     "StrategyCatalog",
     "TimeExpr",
     "Variant",
+    "config_from_json",
     "format_ms",
     "load_config",
     "parse_time_expr",
+    "read_config_text",
     "resolve_config",
     "to_ms",
 ]

@@ -27,6 +27,8 @@ from backtester.config.window import TimeExpr, format_ms, parse_time_expr, to_ms
 from backtester.errors import ConfigError, Notice, ReasonCode
 
 __all__ = [
+    "config_from_json",
+    "read_config_text",
     "SWEEP_HARD_LIMIT",
     "SWEEP_WARN_LIMIT",
     "ResolvedRun",
@@ -190,19 +192,7 @@ def load_config(source: str | Path | Mapping[str, Any] | RunConfig) -> RunConfig
     if isinstance(source, RunConfig):
         return source
     if isinstance(source, str | Path):
-        path = Path(source)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
-        except OSError as exc:
-            raise ConfigError(
-                ReasonCode.BACKTESTER_INVALID_CONFIG, f"cannot read {path}: {exc.strerror}"
-            ) from None
-        except json.JSONDecodeError as exc:
-            raise ConfigError(
-                ReasonCode.BACKTESTER_INVALID_CONFIG,
-                f"{path}:{exc.lineno}: not valid JSON: {exc.msg}",
-            ) from None
-        source = data
+        source = _parse_json(read_config_text(source), str(source))
     if not isinstance(source, Mapping):
         raise ConfigError(
             ReasonCode.BACKTESTER_INVALID_CONFIG,
@@ -212,6 +202,36 @@ def load_config(source: str | Path | Mapping[str, Any] | RunConfig) -> RunConfig
         return RunConfig.model_validate(dict(source))
     except ValidationError as exc:
         raise _config_error(exc) from None
+
+
+def read_config_text(path: str | Path) -> str:
+    """A config file's text; a file that cannot be read is ``BACKTESTER_INVALID_CONFIG``."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            ReasonCode.BACKTESTER_INVALID_CONFIG, f"cannot read {path}: {exc.strerror}"
+        ) from None
+
+
+def config_from_json(text: str, *, name: str = "config_json") -> RunConfig:
+    """A run config from its JSON text, numbers read as ``Decimal`` (money never passes
+    through a float; a value with more than 6 decimals is rejected, not rounded).
+    ``name`` is what error messages call the text.
+
+    >>> config_from_json('{"parameter_sweep": [{"max_size_pusd": 50.00000000000000001}]}').parameter_sweep
+    [{'max_size_pusd': Decimal('50.00000000000000001')}]
+    """
+    return load_config(_parse_json(text, name))
+
+
+def _parse_json(text: str, name: str) -> Any:
+    try:
+        return json.loads(text, parse_float=Decimal)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            ReasonCode.BACKTESTER_INVALID_CONFIG, f"{name}:{exc.lineno}: not valid JSON: {exc.msg}"
+        ) from None
 
 
 def _config_error(exc: ValidationError, prefix: str = "") -> ConfigError:

@@ -11,34 +11,43 @@ holds:
 * ``report.html``: the self-contained report (:mod:`backtester.evidence.html`);
 * ``reports.jsonl``, ``summary.json``, ``comparison.jsonl``: the run's reports, as
   :func:`backtester.runs.output.write_run` writes them;
-* ``manifest.json``: ``status`` (``complete`` or ``failed``), the sha256 of every other
-  file, the archive's content hash, the resolved config and its sha256, the template's
-  sha256, the package version and git commit, papermill, kernel and library versions,
-  the run id, and the wall-clock start and end.
+* ``manifest.json``: ``status`` (``complete`` or ``failed``) and the run's own status
+  (``complete`` or ``aborted``), the sha256 of every other file, the content hash of
+  the archive the run read (taken by the run from the same open archive as its feed,
+  and checked against the hash taken when the bundle began), the resolved config and
+  its sha256, the config's notices, the template's sha256, the package version and git
+  commit, papermill, kernel and library versions, the run id, and the wall-clock start
+  and end.
 
-A template that fails still becomes a bundle, marked ``failed`` in its manifest, with
-the error in the executed notebook; it never looks complete. ``verify`` re-hashes a
-bundle and lists what does not match its manifest.
+A template that fails, or is interrupted (Ctrl-C, SIGTERM), still becomes a bundle,
+marked ``failed`` in its manifest, with the error in the executed notebook; it never
+looks complete: a report the template wrote before failing is renamed
+``report.incomplete.html`` and carries a banner. ``verify`` re-hashes a bundle and lists
+what does not match its manifest.
 
 **Identical reruns.** Two bundles of the same config, archive and clock have identical
 ``reports.jsonl``, ``summary.json``, ``comparison.jsonl`` and ``report.html`` once the
 run id is normalised (the run id is in report ids and in the report's header). What
 differs: the run id, ``manifest.json``'s ``started_at``/``finished_at`` and artifact
-hashes, and the notebook's papermill metadata (per-cell start/end times and durations)
-and kernel session ids.
+hashes, and, in ``notebook.ipynb`` and ``notebook.html``, papermill's metadata (per-cell
+start/end times and durations, the injected cell's id) and kernel session ids.
 """
 
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -47,8 +56,8 @@ from typing import Any
 
 from backtester.archive import Archive
 from backtester.archive.store import default_archive_location
-from backtester.config import RunConfig, resolve_config
-from backtester.errors import ArchiveUnavailable
+from backtester.config import RunConfig, config_from_json, read_config_text, resolve_config
+from backtester.errors import ArchiveUnavailable, EvidenceError, Notice
 from backtester.evidence.html import write_report
 from backtester.evidence.kernels import local_kernel_manager
 from backtester.evidence.notebook_html import export_notebook_html
@@ -68,7 +77,7 @@ __all__ = [
 
 _REPO = Path(__file__).resolve().parents[2]
 TEMPLATES = {"single": _REPO / "templates" / "single_run.ipynb", "sweep": _REPO / "templates" / "sweep.ipynb"}
-PARAMETERS = ("config_json", "archive", "now", "out_dir", "run_id", "archive_sha256")
+PARAMETERS = ("config_json", "archive", "now", "out_dir", "run_id")
 """What every template's ``parameters`` cell declares."""
 KERNEL = "python3"
 _LIBRARIES = (
@@ -87,6 +96,8 @@ class Bundle:
     replay_run_id: str
     run_status: str | None = None
     """The run's own status (``complete`` or ``aborted``; None when no summary was written)."""
+    notices: tuple[Notice, ...] = ()
+    """The config's notices (a large sweep, a clamped window), as ``backtester run`` prints."""
 
     @property
     def report(self) -> Path:
@@ -120,13 +131,13 @@ def check_parameters(namespace: Mapping[str, Any], declared: tuple[str, ...] = P
 _LITERALS = (str, int, float, bool, type(None), list, dict)
 
 
-def write_artifacts(result: Any, out_dir: str | Path, *, archive_sha256: str | None = None) -> Path:
+def write_artifacts(result: Any, out_dir: str | Path) -> Path:
     """Write the run's reports and the HTML report into ``out_dir`` (a bundle's folder)."""
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     for name, text in run_files(result).items():
         (folder / name).write_text(text, encoding="utf-8")
-    return write_report(result, folder / "report.html", archive_sha256=archive_sha256)
+    return write_report(result, folder / "report.html")
 
 
 def make_evidence(
@@ -144,35 +155,47 @@ def make_evidence(
 
     started = _now()
     raw = _config_text(config)
-    run = resolve_config(json.loads(raw), now=now, strategies=default_registry())  # rejected: raises
+    name = str(config) if isinstance(config, str | Path) else "config"
+    run = resolve_config(
+        config_from_json(raw, name=name), now=now, strategies=default_registry()
+    )  # rejected: raises
     notebook = (TEMPLATES.get(str(template)) or Path(template)).resolve()
     if not notebook.is_file():
         msg = f"no template {template!r} (expected 'single', 'sweep' or a notebook path)"
-        raise FileNotFoundError(msg)
-    declared = tuple(papermill.inspect_notebook(str(notebook)))
+        raise EvidenceError(msg)
+    try:
+        declared = tuple(papermill.inspect_notebook(str(notebook)))
+    except Exception as exc:  # not a notebook papermill can read
+        msg = f"{notebook}: not a template notebook ({type(exc).__name__}: {exc})"
+        raise EvidenceError(msg) from None
     if set(declared) != set(PARAMETERS):
-        msg = f"{notebook} declares parameters {declared}, not {PARAMETERS}"
-        raise ValueError(msg)
+        msg = (
+            f"{notebook} declares parameters {', '.join(declared)}; templates declare {', '.join(PARAMETERS)}"
+        )
+        raise EvidenceError(msg)
     # Absolute paths: the kernel runs in the repository, not in the caller's folder.
     location = (Path(archive) if archive is not None else default_archive_location()).resolve()
     archive_sha256 = _archive_hash(location)
     run_id = new_run_id()
     root = Path(out).resolve()
     final = root / run_id
+    if root.exists() and not root.is_dir():
+        msg = f"--out {root} is a file, not a folder"
+        raise EvidenceError(msg)
     if final.exists():
         msg = f"{final} already exists: a run id is written once"
-        raise FileExistsError(msg)
+        raise EvidenceError(msg)
     root.mkdir(parents=True, exist_ok=True)
     staging = root / f".{run_id}.partial"
     staging.mkdir()
     parameters = {
         "config_json": raw, "archive": str(location), "now": _iso(now), "out_dir": str(staging),
-        "run_id": run_id, "archive_sha256": archive_sha256 or "",
+        "run_id": run_id,
     }  # fmt: skip
     facts = _Facts(run, run_id, notebook, location, archive_sha256, staging, parameters, started)
     status, error = "complete", None
     try:
-        with tempfile.TemporaryDirectory(prefix="bt-kernel-") as sockets:
+        with _sigterm_raises(), tempfile.TemporaryDirectory(prefix="bt-kernel-") as sockets:
             try:
                 papermill.execute_notebook(
                     str(notebook), str(staging / "notebook.ipynb"), parameters=parameters, kernel_name=KERNEL,
@@ -181,22 +204,51 @@ def make_evidence(
                 )  # fmt: skip
             except Exception as exc:  # any failure of the template makes a failed bundle
                 status, error = "failed", f"{type(exc).__name__}: {exc}"
-        if (staging / "notebook.ipynb").is_file():
-            try:  # the executed notebook as HTML: for a failed bundle, the one view of the error
-                export_notebook_html(staging / "notebook.ipynb", staging / "notebook.html")
-            except Exception as exc:
-                if status == "complete":
-                    status, error = "failed", f"exporting notebook.html: {type(exc).__name__}: {exc}"
+            if (staging / "notebook.ipynb").is_file():
+                try:  # the executed notebook as HTML: for a failed bundle, the one view of the error
+                    export_notebook_html(staging / "notebook.ipynb", staging / "notebook.html")
+                except Exception as exc:
+                    if status == "complete":
+                        status, error = "failed", f"exporting notebook.html: {type(exc).__name__}: {exc}"
         missing = [name for name in REQUIRED if not (staging / name).is_file()]
         if status == "complete" and missing:
             status, error = "failed", f"the template finished without writing {', '.join(missing)}"
+        read = _summary(staging).get("archive_content_sha256")
+        if status == "complete" and read is not None and read != archive_sha256:
+            status, error = (
+                "failed",
+                f"the archive changed: {archive_sha256} when the bundle began, {read} read",
+            )
     except BaseException as exc:  # interrupted: still a bundle, marked failed, then re-raised
         status, error = "failed", f"interrupted: {type(exc).__name__}: {exc}"
         _seal(staging, final, _manifest(facts, status=status, error=error))
         raise
     manifest = _manifest(facts, status=status, error=error)
     _seal(staging, final, manifest)
-    return Bundle(final, status, run_id, manifest["run_status"])
+    return Bundle(final, status, run_id, manifest["run_status"], tuple(run.notices))
+
+
+class _Terminated(BaseException):
+    """SIGTERM arrived while a bundle was being made (like KeyboardInterrupt, not an
+    Exception: it ends the bundle, it is not a failure of the template)."""
+
+
+@contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """Turn SIGTERM into an exception while the template runs (in the main thread), so
+    the kernel is shut down and the bundle sealed as failed instead of left half-written."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminated(signum: int, _frame: object) -> None:
+        raise _Terminated(f"signal {signum} (SIGTERM)")
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 REQUIRED = (
@@ -219,25 +271,35 @@ class _Facts:
     started: str
 
 
+def _summary(staging: Path) -> dict[str, Any]:
+    """The run's summary.json as written by the template ({} if none or unreadable)."""
+    try:
+        summary = json.loads((staging / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return summary if isinstance(summary, dict) else {}
+
+
 def _manifest(facts: _Facts, *, status: str, error: str | None) -> dict[str, Any]:
     run, staging, notebook, parameters = facts.run, facts.staging, facts.notebook, facts.parameters
-    summary_path = staging / "summary.json"
-    run_status = None
-    if summary_path.is_file():
-        try:
-            run_status = json.loads(summary_path.read_text(encoding="utf-8")).get("status")
-        except ValueError:
-            run_status = "unreadable"
+    summary = _summary(staging)
+    if status != "complete":
+        _mark_report_failed(staging, error)
     return {
         "bundle_format": 1,
         "status": status,
         "error": error,
-        "run_status": run_status,
+        "run_status": summary.get("status"),
         "replay_run_id": facts.run_id,
         "template": {"name": notebook.name, "sha256": _sha256(notebook.read_bytes())},
         "config": run.as_dict(),
         "config_sha256": _config_sha256(run.as_dict()),
-        "archive": {"location": str(facts.location), "content_sha256": facts.archive_sha256},
+        "archive": {
+            "location": str(facts.location),
+            "content_sha256": summary.get("archive_content_sha256") or facts.archive_sha256,
+            "content_sha256_when_the_bundle_began": facts.archive_sha256,
+        },
+        "notices": [n.as_dict() for n in run.notices],
         "parameters": {k: v for k, v in parameters.items() if k != "out_dir"},
         "artifacts": _hashes(staging),
         "versions": _versions(),
@@ -246,9 +308,26 @@ def _manifest(facts: _Facts, *, status: str, error: str | None) -> dict[str, Any
         "finished_at": _now(),
         "normalised_for_identical_reruns": [
             "replay_run_id (in report ids and the report header)", "manifest started_at/finished_at",
-            "artifacts' sha256 (they contain the run id)", "notebook papermill metadata and kernel ids",
+            "artifacts' sha256 (they contain the run id)",
+            "notebook.ipynb and notebook.html: papermill's cell metadata and injected cell id, kernel ids",
         ],
     }  # fmt: skip
+
+
+def _mark_report_failed(staging: Path, error: str | None) -> None:
+    """A failed bundle has no ``report.html``: a report the template wrote before it
+    failed becomes ``report.incomplete.html``, with a banner saying the bundle failed."""
+    report = staging / "report.html"
+    if not report.is_file():
+        return
+    banner = (
+        '<div style="background:#b00020;color:#fff;padding:12px;font:bold 16px sans-serif">'
+        f"THIS EVIDENCE BUNDLE FAILED: {html.escape(error or 'unknown error')}. "
+        "The report below is not evidence of a complete run; see notebook.html.</div>"
+    )
+    text = report.read_text(encoding="utf-8").replace("<body>", "<body>" + banner, 1)
+    (staging / "report.incomplete.html").write_text(text, encoding="utf-8")
+    report.unlink()
 
 
 def _seal(staging: Path, final: Path, manifest: dict[str, Any]) -> None:
@@ -308,7 +387,7 @@ def _config_text(config: str | Path | Mapping[str, Any] | RunConfig) -> str:
         return json.dumps(config.model_dump(mode="json", exclude_unset=True), sort_keys=True)
     if isinstance(config, Mapping):
         return json.dumps(config, sort_keys=True, default=str)
-    return Path(config).read_text(encoding="utf-8")
+    return read_config_text(config)
 
 
 def _archive_hash(location: Path) -> str | None:
@@ -330,6 +409,8 @@ def _files(folder: Path) -> tuple[dict[str, str], list[str]]:
     odd: list[str] = []
     for base, dirs, files in os.walk(folder, followlinks=False):
         here = Path(base)
+        if here != folder and not dirs and not files:
+            odd.append(f"{here.relative_to(folder)}/")  # an empty folder: nothing a bundle makes
         odd.extend(
             str((here / name).relative_to(folder)) for name in sorted(dirs) if (here / name).is_symlink()
         )

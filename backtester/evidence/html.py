@@ -48,7 +48,7 @@ window.addEventListener('error', function (e) {
 """
 
 
-def render_report(result: Any, *, archive_sha256: str | None = None) -> str:
+def render_report(result: Any) -> str:
     """The report of ``result`` (a :class:`~backtester.runs.replay.ReplayResult`)."""
     e = html.escape
     run = result.run
@@ -68,7 +68,7 @@ def render_report(result: Any, *, archive_sha256: str | None = None) -> str:
                 ("window", f"{_iso(run.start_ms)} to {_iso(run.end_ms)}"),
                 ("variants", str(len(result.variants))),
                 ("markets", str(len(result.markets))),
-                ("archive content sha256", archive_sha256 or "not recorded"),
+                ("archive content sha256", result.archive_sha256 or "not recorded"),
                 ("backtester", version("backtester")),
             ]
         ),
@@ -77,7 +77,7 @@ def render_report(result: Any, *, archive_sha256: str | None = None) -> str:
             f"<p>{e(text)}</p>"
             for text in explain(
                 codes=raised_codes(result),
-                sweep=run.is_sweep,
+                sweep=len(run.variants) > 1,  # a one-entry sweep is not 'multiple variants'
                 skipped=_skipped(result),
                 aborted=result.abort_report is not None,
             )
@@ -100,7 +100,7 @@ def render_report(result: Any, *, archive_sha256: str | None = None) -> str:
         ("fills", figures.fills_figure(result)),
         ("attribution", figures.attribution_figure(result)),
     ]
-    if run.is_sweep and len(result.variants) > 1:
+    if len(result.variants) > 1:
         figs.append(("sweep", figures.sweep_figure(result)))
     figs += [("skipped", figures.skipped_ticks_figure(result)), ("votes", figures.guard_votes_figure(result))]
     rendered = {name: _figure(name, fig) for name, fig in figs}
@@ -138,10 +138,10 @@ def _config_section(run: Any) -> list[str]:
     return ["<h2>Run configuration (as resolved)</h2>", f"<pre class='code'>{html.escape(text)}</pre>"]
 
 
-def write_report(result: Any, path: str | Path, *, archive_sha256: str | None = None) -> Path:
+def write_report(result: Any, path: str | Path) -> Path:
     """Write the report to ``path`` (UTF-8)."""
     target = Path(path)
-    target.write_text(render_report(result, archive_sha256=archive_sha256), encoding="utf-8")
+    target.write_text(render_report(result), encoding="utf-8")
     return target
 
 

@@ -15,6 +15,7 @@ out, so the page opens offline (no cell needs them: no LaTeX, no widgets).
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 from jinja2 import DictLoader
@@ -37,13 +38,17 @@ def use_plotly_renderers() -> None:
     import plotly.io as pio  # noqa: PLC0415 - only notebooks need it
     from plotly.io._base_renderers import NotebookRenderer  # noqa: PLC0415
 
+    figures = itertools.count(1)
+
     class OfflineNotebookRenderer(NotebookRenderer):
-        """Plotly's ``notebook`` renderer without the per-figure MathJax CDN script."""
+        """Plotly's ``notebook`` renderer without the per-figure MathJax CDN script, and
+        with numbered div ids instead of random ones (the same run, the same HTML)."""
 
         def to_mimebundle(self, fig_dict: dict) -> dict[str, str]:
             html = pio.to_html(
                 fig_dict, config=self.config, include_plotlyjs=False, include_mathjax=False,
                 full_html=False, default_width="100%", default_height=525, validate=False,
+                div_id=f"notebook-figure-{next(figures)}",
             )  # fmt: skip
             return {"text/html": html}
 

@@ -35,7 +35,7 @@ def overview(result: Any) -> str:
     lines = [
         *explain(
             codes=raised_codes(result),
-            sweep=result.run.is_sweep,
+            sweep=len(result.run.variants) > 1,  # a one-entry sweep is not 'multiple variants'
             skipped=skipped,
             aborted=result.abort_report is not None,
         ),

@@ -67,6 +67,9 @@ class ReplayResult:
     tops: dict[str, list[tuple[int, int | None, int | None]]] = field(default_factory=dict)
     """The archive's top of book over the window, for the tokens of every market either
     side traded: (ts_ms, best bid, best ask) at each change (for price charts)."""
+    archive_sha256: str | None = None
+    """The content hash of the archive the run read, taken in the same session as the
+    feed (only when asked for: it reads every row of the archive)."""
 
     @property
     def reports(self) -> list[dict[str, Any]]:
@@ -112,6 +115,7 @@ class ReplayResult:
             "decision_clock": self.run.config.decision_clock,
             "markets": self.markets,
             "notices": [n.as_dict() for n in (*self.run.notices, *self.notices)],
+            "archive_content_sha256": self.archive_sha256,
         }
         if self.abort_report is not None:
             out["abort"] = self.abort_report
@@ -153,8 +157,10 @@ def replay(
     run_id: str | None = None,
     workers: int | None = None,
     progress: bool | None = None,
+    hash_archive: bool = False,
 ) -> ReplayResult:
-    """Validate ``config`` and replay it over ``archive``.
+    """Validate ``config`` and replay it over ``archive``; with ``hash_archive``, also
+    record the archive's content hash, from the same open archive the feed is read from.
 
     Raises :class:`~backtester.errors.ConfigError` for a rejected config; an archive
     problem gives an aborted result instead (it is a run, and it is on the record).
@@ -167,9 +173,13 @@ def replay(
     except ArchiveUnavailable as exc:
         return _aborted(run, run_id, exc.message)
     with store:  # everything is read here; the archive is closed before any worker forks
+        content = store.content_hash() if hash_archive else None
         markets, notices = _markets_to_replay(store, run)
         if not markets:
-            return _aborted(run, run_id, "the archive holds no market data of a known market in the window")
+            reason = "the archive holds no market data of a known market in the window"
+            aborted = _aborted(run, run_id, reason)
+            aborted.archive_sha256 = content
+            return aborted
         feed = ArchiveFeed.load(
             store,
             markets,
@@ -178,6 +188,8 @@ def replay(
             receive_clock=run.config.decision_clock == "receive",
         )
         live = read_live(store, sorted(feed.markets), start_ms=run.start_ms, end_ms=run.end_ms)
+        if hash_archive and store.content_hash() != content:  # what was read is not what was hashed
+            return _aborted(run, run_id, "the archive changed while the run read it")
     feed.markets, assumed = _with_fee_assumption(feed.markets, run)
     if assumed:
         notices.append(_assumption_notice(run, assumed))
@@ -201,6 +213,7 @@ def replay(
     result = ReplayResult(
         run_id, "complete", run, markets, variants, notices, original=original, execution=execution,
         tops=tape.tops, market_infos={cid: history[-1][1] for cid, history in sorted(feed.markets.items())},
+        archive_sha256=content,
     )  # fmt: skip
     _finish(result)
     return result

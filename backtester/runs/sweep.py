@@ -16,6 +16,10 @@ loudly, instead of pushing the machine into swap. ``summary()["execution"]`` rec
 whether the run was throttled and the budget; the number of workers depends on the
 machine, so it is in ``result.execution`` only, never in the reports.
 
+**Workers die with their parent.** Each worker asks the kernel to kill it when the
+process that forked it dies (``PR_SET_PDEATHSIG``), so a run killed outright (SIGKILL,
+or SIGTERM, which Python does not turn into an exception) leaves no orphan replaying on.
+
 **Progress.** A tqdm bar (``tqdm.auto``: a widget in a notebook, text on a terminal)
 counts the feed's events over all variants, and the variants done; it is on when
 stderr is a terminal, unless asked for or turned off.
@@ -23,9 +27,11 @@ stderr is a terminal, unless asked for or turned off.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import resource
+import signal
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -135,8 +141,8 @@ def _in_workers(
         with ProcessPoolExecutor(
             max_workers=execution.workers,
             mp_context=context,
-            initializer=_limit,
-            initargs=(execution.memory_cap_bytes,),
+            initializer=_init_worker,
+            initargs=(execution.memory_cap_bytes, os.getpid()),
         ) as pool:
             futures = [pool.submit(_worker, index) for index in range(len(run.variants))]
             for future in as_completed(futures):
@@ -146,6 +152,27 @@ def _in_workers(
         return [done[variant.variant_id] for variant in run.variants]
     finally:
         _SHARED.clear()
+
+
+def _init_worker(budget: int | None, parent: int) -> None:
+    _die_with_parent(parent)
+    _limit(budget)
+
+
+def _die_with_parent(parent: int) -> None:
+    """Have the kernel kill this worker when the process that forked it dies, however it
+    dies (a SIGKILL included): an orphaned worker would hold its pipes open and go on
+    replaying for no one. Linux only (``prctl(PR_SET_PDEATHSIG)``); elsewhere, nothing."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):
+        return
+    if prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) == 0 and os.getppid() != parent:
+        os._exit(1)  # the parent died before the signal was armed
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def _limit(budget: int | None) -> None:

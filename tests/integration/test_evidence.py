@@ -7,8 +7,11 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,7 +22,7 @@ from click.testing import CliRunner
 from plotly.offline import get_plotlyjs
 
 from backtester.cli import main
-from backtester.errors import ConfigError, ReasonCode
+from backtester.errors import ConfigError, EvidenceError, ReasonCode
 from backtester.evidence import bundle as bundle_module
 from backtester.evidence import check_parameters, make_evidence, verify
 from backtester.evidence.bundle import TEMPLATES
@@ -266,6 +269,8 @@ def test_verify_lists_nested_files_and_links(bundles, tmp_path: Path) -> None:
     (nested / "x").mkdir()
     (nested / "x" / "manifest.json").write_text("{}")
     assert verify(nested) == ["x/manifest.json: not in the manifest"]
+    (nested / "empty").mkdir()
+    assert verify(nested) == ["empty/: not a regular file", "x/manifest.json: not in the manifest"]
 
     linked = _tampered(bundles, tmp_path, "linked")
     (linked / "report.html").rename(tmp_path / "elsewhere.html")
@@ -330,7 +335,7 @@ def test_interrupted_evidence_leaves_a_failed_bundle(tmp_path: Path, monkeypatch
 def test_a_run_id_is_written_once(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(bundle_module, "new_run_id", lambda: "replay_TAKEN")
     (tmp_path / "replay_TAKEN").mkdir()
-    with pytest.raises(FileExistsError):
+    with pytest.raises(EvidenceError, match="already exists"):
         make_evidence("data/sample-run.json", now=NOW, out=tmp_path, template="single")
     assert [p.name for p in tmp_path.iterdir()] == ["replay_TAKEN"]
 
@@ -338,8 +343,126 @@ def test_a_run_id_is_written_once(tmp_path: Path, monkeypatch) -> None:
 def test_check_parameters_lets_a_template_rerun() -> None:
     """Re-running a template in the same kernel: its own names (objects, modules) are not
     parameters; an injected literal the template does not declare is."""
-    namespace = dict.fromkeys(("config_json", "archive", "now", "out_dir", "run_id", "archive_sha256"), "")
+    namespace = dict.fromkeys(("config_json", "archive", "now", "out_dir", "run_id"), "")
     check_parameters({**namespace, "json": json, "result": object(), "comparison": Path(), "_": 1, "In": []})
     for literal in ("x", 1, 1.5, True, None, [1], {"a": 1}):
         with pytest.raises(ValueError, match="unknown notebook parameter"):
             check_parameters({**namespace, "bogus": literal})
+
+
+def test_late_failure_leaves_no_report_that_looks_complete(tmp_path: Path) -> None:
+    """The template fails after writing the report: the bundle is failed, and its report
+    is renamed report.incomplete.html with a banner, so it cannot pass for evidence."""
+    broken = nbformat.read(TEMPLATES["single"], as_version=4)
+    broken.cells.append(nbformat.v4.new_code_cell('raise RuntimeError("boom at the end")'))
+    template = tmp_path / "late.ipynb"
+    nbformat.write(broken, template)
+    bundle = make_evidence(CONFIG, now=NOW, out=tmp_path / "out", template=template)
+    assert bundle.status == "failed"
+    assert not (bundle.path / "report.html").exists()
+    incomplete = (bundle.path / "report.incomplete.html").read_text()
+    assert "THIS EVIDENCE BUNDLE FAILED: PapermillExecutionError" in incomplete
+    assert "boom at the end" in incomplete
+    manifest = json.loads((bundle.path / "manifest.json").read_text())
+    assert "report.incomplete.html" in manifest["artifacts"]
+
+
+def test_changed_archive_fails_the_bundle(tmp_path: Path, monkeypatch) -> None:
+    """The content hash taken when the bundle began must be the one of the archive the
+    run read (taken by the run itself); otherwise the bundle is failed."""
+    monkeypatch.setattr(bundle_module, "_archive_hash", lambda _location: "0" * 64)
+    bundle = make_evidence(CONFIG, now=NOW, out=tmp_path, template="single")
+    assert bundle.status == "failed"
+    manifest = json.loads((bundle.path / "manifest.json").read_text())
+    assert manifest["error"].startswith("the archive changed: " + "0" * 64)
+    read = json.loads((bundle.path / "summary.json").read_text())["archive_content_sha256"]
+    assert manifest["archive"]["content_sha256"] == read != "0" * 64
+    assert manifest["archive"]["content_sha256_when_the_bundle_began"] == "0" * 64
+
+
+def test_evidence_takes_money_exactly(tmp_path: Path) -> None:
+    """A size with more than 6 decimals is rejected as by `backtester run`, not rounded
+    through a float into a complete bundle."""
+    config = json.loads(Path(CONFIG).read_text())
+    config["parameter_sweep"][0]["max_size_pusd"] = "SIZE"
+    text = json.dumps(config).replace('"SIZE"', "50.00000000000000001")  # a float would read 50.0
+    (tmp_path / "precise.json").write_text(text)
+    with pytest.raises(ConfigError, match="decimal"):
+        make_evidence(tmp_path / "precise.json", now=NOW, out=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--config", "bad.json"], "BACKTESTER_INVALID_CONFIG: bad.json:1: not valid JSON"),
+        (["--config", CONFIG, "--template", "nosuch"], "no template 'nosuch'"),
+        (["--config", CONFIG, "--template", str(ROOT / "README.md")], "not a template notebook"),
+    ],
+)
+def test_cli_rejections_exit_2_with_one_line(
+    tmp_path: Path, monkeypatch, args: list[str], message: str
+) -> None:
+    (tmp_path / "bad.json").write_text("{not json")
+    (tmp_path / "data").mkdir()
+    shutil.copy(CONFIG, tmp_path / CONFIG)
+    monkeypatch.chdir(tmp_path)
+    made = CliRunner().invoke(main, ["evidence", *args, "--now", "2026-11-25T00:00:00Z", "--out", "out"])
+    assert made.exit_code == 2, made.output
+    assert message in made.stderr
+    assert "Traceback" not in made.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_out_is_a_file(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    made = CliRunner().invoke(main, ["evidence", "--config", CONFIG, "--now", "2026-11-25T00:00:00Z",
+                                     "--out", str(tmp_path / "file")])  # fmt: skip
+    assert made.exit_code == 2, made.output
+    assert "is a file, not a folder" in made.stderr
+
+
+def test_single_variant_report_does_not_claim_a_sweep(bundles, tmp_path: Path) -> None:
+    """sample-run.json is a one-entry parameter_sweep: one variant is not 'multiple'."""
+    bundle = make_evidence("data/sample-run.json", now=NOW, out=tmp_path, template="single",
+                           archive=SAMPLE_ARCHIVE)  # fmt: skip
+    html = bundle.report.read_text()
+    assert "The strategy was replayed over the selected historical period." in html
+    assert "Multiple parameter variants" not in html
+    assert "Multiple parameter variants" in bundles[0].report.read_text()  # the two-variant sweep
+
+
+def test_verify_says_the_run_aborted(tmp_path: Path) -> None:
+    """An aborted run's bundle is intact, and verify says what it holds; with
+    --require-run-complete it fails."""
+    bundle = make_evidence(CONFIG, now=NOW, out=tmp_path, template="single", archive=tmp_path / "none")
+    assert (bundle.status, bundle.run_status) == ("complete", "aborted")
+    runner = CliRunner()
+    plain = runner.invoke(main, ["evidence", "verify", str(bundle.path)])
+    assert plain.exit_code == 0
+    assert "verified (the run: aborted)" in plain.stdout
+    strict = runner.invoke(main, ["evidence", "verify", "--require-run-complete", str(bundle.path)])
+    assert strict.exit_code == 2
+    assert "the run did not complete: aborted" in strict.stderr
+
+
+def test_sigterm_seals_a_failed_bundle(tmp_path: Path) -> None:
+    """SIGTERM while the template runs: the kernel is shut down and the bundle sealed as
+    failed; no staging folder is left, nothing looks complete."""
+    script = (
+        "import sys; from backtester.cli import main; "
+        f"sys.argv = ['backtester', 'evidence', '--config', {CONFIG!r}, '--now', '2026-11-25T00:00:00Z', "
+        f"'--out', {str(tmp_path)!r}]; main()"
+    )
+    process = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".*.partial/notebook.ipynb")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=60)
+    assert process.returncode != 0
+    (bundle,) = list(tmp_path.iterdir())
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["status"] == "failed"
+    assert manifest["error"].startswith("interrupted: _Terminated: signal 15")

@@ -5,8 +5,11 @@ bundled sample is used."""
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
 import resource
+import signal
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from multiprocessing import get_context
@@ -20,7 +23,7 @@ from backtester.book import feed as feed_module
 from backtester.errors import ConfigError, ReasonCode
 from backtester.runs import replay
 from backtester.runs import sweep as sweep_module
-from backtester.runs.sweep import LARGE_SWEEP_WORKER_MEMORY, _limit, plan
+from backtester.runs.sweep import LARGE_SWEEP_WORKER_MEMORY, _init_worker, plan
 from backtester.sample import SAMPLE_ARCHIVE
 from tests.conftest import T0, market_record
 from tests.integration.test_run_accounting import BINARY, books, observation, settlement
@@ -114,20 +117,24 @@ def test_sixty_variants_warn_and_throttle(archive: Path) -> None:
     assert [v.pnl for v in result.variants[:3]] == [v.pnl for v in alone.variants]
 
 
-def _cap_and_size() -> tuple[int, int]:
-    return resource.getrlimit(resource.RLIMIT_AS)[0], sweep_module._address_space()
+def _cap_size_and_death_signal() -> tuple[int, int, int]:
+    death = ctypes.c_int(0)
+    ctypes.CDLL(None).prctl(2, ctypes.byref(death))  # PR_GET_PDEATHSIG
+    return resource.getrlimit(resource.RLIMIT_AS)[0], sweep_module._address_space(), death.value
 
 
 def test_worker_memory_cap_is_applied() -> None:
     """A throttled worker really runs under an address-space cap: what it had mapped at
-    the fork plus the budget (a fixed cap could sit below what the parent had mapped)."""
+    the fork plus the budget (a fixed cap could sit below what the parent had mapped);
+    and it is killed if its parent dies (no orphan after a SIGKILL or SIGTERM)."""
     assert LARGE_SWEEP_WORKER_MEMORY == 4 * 1024**3
-    with ProcessPoolExecutor(1, mp_context=get_context("fork"), initializer=_limit,
-                             initargs=(LARGE_SWEEP_WORKER_MEMORY,)) as pool:  # fmt: skip
-        soft, size = pool.submit(_cap_and_size).result()
+    with ProcessPoolExecutor(1, mp_context=get_context("fork"), initializer=_init_worker,
+                             initargs=(LARGE_SWEEP_WORKER_MEMORY, os.getpid())) as pool:  # fmt: skip
+        soft, size, death = pool.submit(_cap_size_and_death_signal).result()
     assert size > 0
     headroom = soft - size  # the budget, less what the worker mapped since the cap was set
     assert LARGE_SWEEP_WORKER_MEMORY - 256 * 1024**2 < headroom <= LARGE_SWEEP_WORKER_MEMORY
+    assert death == signal.SIGKILL
 
 
 def test_worker_out_of_memory_names_its_variant(monkeypatch) -> None:
