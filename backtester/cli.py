@@ -193,15 +193,17 @@ def evidence_cmd(  # noqa: PLR0917 - click passes every option by position
         _fail(f"--now: {exc}", EXIT_REJECTED)
     with _exit_codes():
         bundle = api.make_evidence(config_path, out=out, template=template, archive=archive, now=clock)
-    for notice in bundle.notices:
-        click.echo(f"{notice.severity} {notice.code}: {notice.detail}", err=True)
+    summary_path = bundle.path / "summary.json"
+    summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else {}
+    notices = summary.get("notices") or [n.as_dict() for n in bundle.notices]  # the run's, else the config's
+    for notice in notices:
+        click.echo(f"{notice['severity']} {notice['code']}: {notice['detail']}", err=True)
     if bundle.status != "complete":
         manifest = json.loads((bundle.path / "manifest.json").read_text(encoding="utf-8"))
         _fail(f"evidence bundle {bundle.path} FAILED: {manifest['error']}", EXIT_FAILED)
     click.echo(f"bundle {bundle.path} complete", err=True)
     click.echo(str(bundle.report))
     if bundle.run_status == "aborted":
-        summary = json.loads((bundle.path / "summary.json").read_text(encoding="utf-8"))
         abort = summary.get("abort") or {}
         _fail(f"the run aborted: {abort.get('event_type')}: {abort.get('reason')}", EXIT_ARCHIVE_UNAVAILABLE)
 

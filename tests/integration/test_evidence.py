@@ -175,6 +175,7 @@ def test_cli(bundles, tmp_path: Path) -> None:
     made = runner.invoke(main, ["evidence", "--config", CONFIG, "--template", "single", "--now",
                                 "2026-11-25T00:00:00Z", "--out", str(tmp_path)])  # fmt: skip
     assert made.exit_code == 0, made.output
+    assert "WARN BACKTESTER_FEE_ASSUMED: fee schedule not recorded" in made.stderr  # as `run` prints it
     report = Path(made.stdout.strip())
     assert report.name == "report.html"
     assert report.parent.parent == tmp_path
