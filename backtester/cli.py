@@ -4,7 +4,7 @@ Exit codes: 0 success; 2 rejected input (a config with its reason code, or an im
 file with ``file:line: field: message``), or a bundle that does not verify; 3 archive
 unavailable (``BACKTESTER_ARCHIVE_UNAVAILABLE``; ``evidence`` still writes a complete
 bundle whose report says the run aborted, and prints its path); 4 an evidence template
-failed (its bundle is marked failed); 1 anything unexpected.
+failed or was interrupted (its bundle is marked failed); 1 anything unexpected.
 """
 
 from __future__ import annotations
@@ -191,8 +191,13 @@ def evidence_cmd(  # noqa: PLR0917 - click passes every option by position
         clock = api.resolve_now(now)
     except ValueError as exc:
         _fail(f"--now: {exc}", EXIT_REJECTED)
-    with _exit_codes():
-        bundle = api.make_evidence(config_path, out=out, template=template, archive=archive, now=clock)
+    try:
+        with _exit_codes():
+            bundle = api.make_evidence(config_path, out=out, template=template, archive=archive, now=clock)
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the bundle is sealed as failed
+        where = getattr(exc, "bundle_path", None)
+        sealed = f"; evidence bundle {where} sealed as failed" if where else ""
+        _fail(f"interrupted ({exc or 'Ctrl-C'}){sealed}", EXIT_FAILED)
     summary_path = bundle.path / "summary.json"
     summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else {}
     notices = summary.get("notices") or [n.as_dict() for n in bundle.notices]  # the run's, else the config's

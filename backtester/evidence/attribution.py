@@ -9,10 +9,12 @@ k - 1 for a converted No basket, its fair value for a single-token taker.
 
 * **edge at decision** = ``sets x (payout - sum of b over the legs)``: the edge the
   strategy saw when it decided, on the complete sets it ended up holding.
-* **unhedged legs** = ``- sum of (h - sets) x b``: shares of a multi-leg intent bought
-  beyond the complete sets (one leg filled more than another), at the decision's
-  prices; they are not part of any set, so they are not part of the edge. Always 0 for
-  a single-leg intent.
+* **unhedged legs** = ``sum of (h - sets) x (m - b)``: the shares of a multi-leg intent
+  bought beyond its complete sets (one leg filled more than another), valued at ``m``,
+  the archive's mid of that token at the window's end, against what they cost at the
+  decision's prices. They are not part of any set, so not part of the edge; this is
+  what being left unhedged came to by the window's end. Always 0 for a single-leg
+  intent.
 * **slippage** = ``sum of (C - g x b)``: what the fills cost above the best price at
   decision (the book moved during the latency, or the order walked deeper levels).
 * **fees** = fees paid in pUSD, plus ``f x b`` for a fee taken in shares (what those
@@ -20,10 +22,11 @@ k - 1 for a converted No basket, its fair value for a single-token taker.
 * **outcome vs the model**: the rest, so that the five add up to the total P&L exactly:
   how merges, conversions, settlements, sales and the end-of-window marks turned out
   against the payout the strategy assumed (for an arbitrage, about 0; for a fair-value
-  taker, whether its fair value was right), and what became of any unhedged shares.
+  taker, whether its fair value was right), and how unhedged shares fared against
+  their end-of-window mid (sold, merged or settled at other prices).
 
-The first four add up to ``sets x payout`` minus everything spent, so the outcome is
-the total P&L minus that: what the held positions finally paid against the model.
+The first four add up to ``sets x payout`` minus everything spent plus the unhedged
+shares at their end mid, so the outcome is the total P&L minus that.
 The total is also split by source: realised by kind of ledger event (merge, conversion,
 settlement, sale) and unrealised at the window's end.
 """
@@ -76,6 +79,7 @@ def attribute(variant: Any) -> Attribution:
             continue
         kept: dict[int, int] = defaultdict(int)
         best: dict[int, int] = {}
+        asset: dict[int, str] = {}
         for execution in done:
             order = execution.order
             price = (
@@ -84,6 +88,7 @@ def attribute(variant: Any) -> Attribution:
                 else execution.cost * MICRO // execution.shares
             )
             best.setdefault(order.leg, price)
+            asset.setdefault(order.leg, order.asset_id)
             kept[order.leg] += execution.shares - execution.fee_shares
             slippage += execution.cost - execution.shares * price // MICRO
             fees += execution.fee_shares * price // MICRO if execution.fee_shares else execution.fee
@@ -91,7 +96,8 @@ def attribute(variant: Any) -> Attribution:
         sets = min(kept.get(index, 0) for index in legs)
         edge += sets * decision.intent.payout // MICRO
         edge -= sum(sets * best[i] // MICRO for i in legs if i in best)
-        unhedged -= sum((kept[i] - sets) * best[i] // MICRO for i in best)
+        marks = variant.marks
+        unhedged += sum((kept[i] - sets) * (marks.get(asset[i], 0) - best[i]) // MICRO for i in best)
     by_source: dict[str, int] = defaultdict(int)
     for report in variant.reports:
         if report.get("event_type") == "BACKTESTER_TICK_PROCESSED":

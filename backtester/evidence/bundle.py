@@ -40,6 +40,7 @@ import html
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import subprocess
@@ -52,6 +53,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from backtester.archive import Archive
@@ -185,64 +187,83 @@ def make_evidence(
     if final.exists():
         msg = f"{final} already exists: a run id is written once"
         raise EvidenceError(msg)
-    root.mkdir(parents=True, exist_ok=True)
     staging = root / f".{run_id}.partial"
-    staging.mkdir()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        staging.mkdir()
+    except OSError as exc:
+        msg = f"cannot make the bundle's folder under {root}: {exc.strerror}"
+        raise EvidenceError(msg) from None
     parameters = {
         "config_json": raw, "archive": str(location), "now": _iso(now), "out_dir": str(staging),
         "run_id": run_id,
     }  # fmt: skip
     facts = _Facts(run, run_id, notebook, location, archive_sha256, staging, parameters, started)
-    status, error = "complete", None
-    try:
-        with _sigterm_raises(), tempfile.TemporaryDirectory(prefix="bt-kernel-") as sockets:
-            try:
-                papermill.execute_notebook(
-                    str(notebook), str(staging / "notebook.ipynb"), parameters=parameters, kernel_name=KERNEL,
-                    progress_bar=False, log_output=False, execution_timeout=timeout_s, cwd=str(_REPO),
-                    kernel_manager_class=local_kernel_manager(Path(sockets)),
-                )  # fmt: skip
-            except Exception as exc:  # any failure of the template makes a failed bundle
-                status, error = "failed", f"{type(exc).__name__}: {exc}"
-            if (staging / "notebook.ipynb").is_file():
-                try:  # the executed notebook as HTML: for a failed bundle, the one view of the error
-                    export_notebook_html(staging / "notebook.ipynb", staging / "notebook.html")
-                except Exception as exc:
-                    if status == "complete":
-                        status, error = "failed", f"exporting notebook.html: {type(exc).__name__}: {exc}"
-        missing = [name for name in REQUIRED if not (staging / name).is_file()]
-        if status == "complete" and missing:
-            status, error = "failed", f"the template finished without writing {', '.join(missing)}"
-        read = _summary(staging).get("archive_content_sha256")
-        if status == "complete" and read is not None and read != archive_sha256:
-            status, error = (
-                "failed",
-                f"the archive changed: {archive_sha256} when the bundle began, {read} read",
-            )
-    except BaseException as exc:  # interrupted: still a bundle, marked failed, then re-raised
-        status, error = "failed", f"interrupted: {type(exc).__name__}: {exc}"
-        _seal(staging, final, _manifest(facts, status=status, error=error))
-        raise
-    manifest = _manifest(facts, status=status, error=error)
-    _seal(staging, final, manifest)
+    with _sigterm_raises():
+        try:
+            status, error = _execute(papermill, notebook, staging, parameters, timeout_s)
+            read = _summary(staging).get("archive_content_sha256")
+            if status == "complete" and read is not None and read != archive_sha256:
+                error = f"the archive changed: {archive_sha256} when the bundle began, {read} when read"
+                status = "failed"
+            manifest = _manifest(facts, status=status, error=error)
+            _seal(staging, final, manifest)
+        except BaseException as exc:  # interrupted: still a bundle, marked failed, then re-raised
+            if staging.exists():
+                reason = f"interrupted: {type(exc).__name__}: {exc}"
+                _seal(staging, final, _manifest(facts, status="failed", error=reason))
+            exc.bundle_path = final  # type: ignore[attr-defined]  # for the CLI's message
+            raise
     return Bundle(final, status, run_id, manifest["run_status"], tuple(run.notices))
 
 
-class _Terminated(BaseException):
-    """SIGTERM arrived while a bundle was being made (like KeyboardInterrupt, not an
+def _execute(
+    papermill: ModuleType, notebook: Path, staging: Path, parameters: dict[str, str], timeout_s: int
+) -> tuple[str, str | None]:
+    """Run the template into ``staging`` and export it as HTML: (status, error)."""
+    status, error = "complete", None
+    with tempfile.TemporaryDirectory(prefix="bt-kernel-") as sockets:
+        try:
+            papermill.execute_notebook(
+                str(notebook), str(staging / "notebook.ipynb"), parameters=parameters, kernel_name=KERNEL,
+                progress_bar=False, log_output=False, execution_timeout=timeout_s, cwd=str(_REPO),
+                kernel_manager_class=local_kernel_manager(Path(sockets)),
+            )  # fmt: skip
+        except Exception as exc:  # any failure of the template makes a failed bundle
+            status, error = "failed", f"{type(exc).__name__}: {exc}"
+    if (staging / "notebook.ipynb").is_file():
+        try:  # the executed notebook as HTML: for a failed bundle, the one view of the error
+            export_notebook_html(staging / "notebook.ipynb", staging / "notebook.html")
+        except Exception as exc:
+            if status == "complete":
+                status, error = "failed", f"exporting notebook.html: {type(exc).__name__}: {exc}"
+    missing = [name for name in REQUIRED if not (staging / name).is_file()]
+    if status == "complete" and missing:
+        status, error = "failed", f"the template finished without writing {', '.join(missing)}"
+    return status, error
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM arrived while a bundle was being made: an interrupt, like Ctrl-C (not an
     Exception: it ends the bundle, it is not a failure of the template)."""
 
 
 @contextmanager
 def _sigterm_raises() -> Iterator[None]:
-    """Turn SIGTERM into an exception while the template runs (in the main thread), so
-    the kernel is shut down and the bundle sealed as failed instead of left half-written."""
+    """Turn SIGTERM into an interrupt while the bundle is made (in the main thread), so
+    the kernel is shut down and the bundle sealed as failed instead of left half-written
+    (the handler stays in place until the bundle is sealed)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
+    raised = False
+
     def terminated(signum: int, _frame: object) -> None:
-        raise _Terminated(f"signal {signum} (SIGTERM)")
+        nonlocal raised
+        if not raised:  # once: a second SIGTERM must not cut the sealing of the failed bundle
+            raised = True
+            raise _Terminated(f"signal {signum} (SIGTERM)")
 
     previous = signal.signal(signal.SIGTERM, terminated)
     try:
@@ -284,7 +305,7 @@ def _manifest(facts: _Facts, *, status: str, error: str | None) -> dict[str, Any
     run, staging, notebook, parameters = facts.run, facts.staging, facts.notebook, facts.parameters
     summary = _summary(staging)
     if status != "complete":
-        _mark_report_failed(staging, error)
+        _mark_failed(staging, error)
     return {
         "bundle_format": 1,
         "status": status,
@@ -296,7 +317,7 @@ def _manifest(facts: _Facts, *, status: str, error: str | None) -> dict[str, Any
         "config_sha256": _config_sha256(run.as_dict()),
         "archive": {
             "location": str(facts.location),
-            "content_sha256": summary.get("archive_content_sha256") or facts.archive_sha256,
+            "content_sha256": summary.get("archive_content_sha256"),  # None: the run read none
             "content_sha256_when_the_bundle_began": facts.archive_sha256,
         },
         "notices": [n.as_dict() for n in run.notices],
@@ -314,24 +335,39 @@ def _manifest(facts: _Facts, *, status: str, error: str | None) -> dict[str, Any
     }  # fmt: skip
 
 
-def _mark_report_failed(staging: Path, error: str | None) -> None:
-    """A failed bundle has no ``report.html``: a report the template wrote before it
-    failed becomes ``report.incomplete.html``, with a banner saying the bundle failed."""
-    report = staging / "report.html"
-    if not report.is_file():
-        return
+def _mark_failed(staging: Path, error: str | None) -> None:
+    """A failed bundle must not look complete: a report the template wrote before it
+    failed becomes ``report.incomplete.html``, and it and ``notebook.html`` (exported now
+    if the failure came first) open with a banner saying the bundle failed."""
     banner = (
         '<div style="background:#b00020;color:#fff;padding:12px;font:bold 16px sans-serif">'
         f"THIS EVIDENCE BUNDLE FAILED: {html.escape(error or 'unknown error')}. "
-        "The report below is not evidence of a complete run; see notebook.html.</div>"
+        "Nothing here is evidence of a complete run.</div>"
     )
-    text = report.read_text(encoding="utf-8").replace("<body>", "<body>" + banner, 1)
-    (staging / "report.incomplete.html").write_text(text, encoding="utf-8")
-    report.unlink()
+    report = staging / "report.html"
+    if report.is_file():
+        (staging / "report.incomplete.html").write_text(_with_banner(report, banner), encoding="utf-8")
+        report.unlink()
+    page = staging / "notebook.html"
+    if not page.is_file() and (staging / "notebook.ipynb").is_file():
+        try:
+            export_notebook_html(staging / "notebook.ipynb", page)
+        except Exception:  # best effort: the manifest says failed either way
+            return
+    if page.is_file():
+        page.write_text(_with_banner(page, banner), encoding="utf-8")
+
+
+def _with_banner(page: Path, banner: str) -> str:
+    text = page.read_text(encoding="utf-8")
+    return re.sub(r"<body[^>]*>", lambda m: m.group(0) + banner, text, count=1)
 
 
 def _seal(staging: Path, final: Path, manifest: dict[str, Any]) -> None:
-    """Write the manifest last, then move the folder into place."""
+    """Write the manifest last, then move the folder into place (once: a bundle already
+    in place is left as it is)."""
+    if final.exists() or not staging.exists():
+        return
     text = json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n"
     (staging / "manifest.json").write_text(text, encoding="utf-8")
     staging.rename(final)

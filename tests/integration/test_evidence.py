@@ -309,6 +309,7 @@ def test_aborted_run_gives_a_complete_bundle_that_says_so(tmp_path: Path, monkey
     assert verify(report.parent) == []
     manifest = json.loads((report.parent / "manifest.json").read_text())
     assert (manifest["status"], manifest["run_status"]) == ("complete", "aborted")
+    assert manifest["archive"]["content_sha256"] is None  # the run read no archive
     html = report.read_text()
     assert "<h2>Aborted</h2>" in html
     assert f"no archive at {tmp_path / 'missing'}" in html
@@ -366,6 +367,7 @@ def test_late_failure_leaves_no_report_that_looks_complete(tmp_path: Path) -> No
     assert "boom at the end" in incomplete
     manifest = json.loads((bundle.path / "manifest.json").read_text())
     assert "report.incomplete.html" in manifest["artifacts"]
+    assert "THIS EVIDENCE BUNDLE FAILED" in (bundle.path / "notebook.html").read_text()
 
 
 def test_changed_archive_fails_the_bundle(tmp_path: Path, monkeypatch) -> None:
@@ -379,6 +381,8 @@ def test_changed_archive_fails_the_bundle(tmp_path: Path, monkeypatch) -> None:
     read = json.loads((bundle.path / "summary.json").read_text())["archive_content_sha256"]
     assert manifest["archive"]["content_sha256"] == read != "0" * 64
     assert manifest["archive"]["content_sha256_when_the_bundle_began"] == "0" * 64
+    for page in ("notebook.html", "report.incomplete.html"):  # the run was fine; the bundle is not
+        assert "THIS EVIDENCE BUNDLE FAILED: the archive changed" in (bundle.path / page).read_text()
 
 
 def test_evidence_takes_money_exactly(tmp_path: Path) -> None:
@@ -415,12 +419,15 @@ def test_cli_rejections_exit_2_with_one_line(
     assert not (tmp_path / "out").exists()
 
 
-def test_cli_out_is_a_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("out", "message"), [("file", "is a file, not a folder"),
+                                             ("file/sub", "cannot make the bundle's folder")])  # fmt: skip
+def test_cli_unusable_out(tmp_path: Path, out: str, message: str) -> None:
     (tmp_path / "file").write_text("")
     made = CliRunner().invoke(main, ["evidence", "--config", CONFIG, "--now", "2026-11-25T00:00:00Z",
-                                     "--out", str(tmp_path / "file")])  # fmt: skip
+                                     "--out", str(tmp_path / out)])  # fmt: skip
     assert made.exit_code == 2, made.output
-    assert "is a file, not a folder" in made.stderr
+    assert message in made.stderr
+    assert "Traceback" not in made.output
 
 
 def test_single_variant_report_does_not_claim_a_sweep(bundles, tmp_path: Path) -> None:
@@ -458,12 +465,20 @@ def test_sigterm_seals_a_failed_bundle(tmp_path: Path) -> None:
     process = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE)  # fmt: skip
     deadline = time.monotonic() + 60
-    while not list(tmp_path.glob(".*.partial/notebook.ipynb")) and time.monotonic() < deadline:
+    while time.monotonic() < deadline:  # until the kernel has run a cell of the template
+        written = list(tmp_path.glob(".*.partial/notebook.ipynb"))
+        if written and '"execution_count": 2' in written[0].read_text():
+            break
         time.sleep(0.05)
     process.send_signal(signal.SIGTERM)
-    process.communicate(timeout=60)
-    assert process.returncode != 0
+    _, stderr = process.communicate(timeout=60)
     (bundle,) = list(tmp_path.iterdir())
+    assert process.returncode == 4
+    # One line from the command, last (the kernel, stopped mid-cell, may log its own error above it).
+    lines = stderr.decode().strip().splitlines()
+    assert lines[-1] == f"interrupted (signal 15 (SIGTERM)); evidence bundle {bundle} sealed as failed"
+    assert "raise _Terminated" not in stderr.decode()  # no traceback of the command's own
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert manifest["status"] == "failed"
     assert manifest["error"].startswith("interrupted: _Terminated: signal 15")
+    assert "THIS EVIDENCE BUNDLE FAILED: interrupted" in (bundle / "notebook.html").read_text()

@@ -12,7 +12,7 @@ M = 1_000_000
 def _fill(  # noqa: PLR0917 - one golden fill per line reads best positionally
     trace: str, leg: int, best: int, shares: int, cost: int, fee: int = 0, fee_shares: int = 0
 ) -> SimpleNamespace:
-    order = SimpleNamespace(trace_id=trace, leg=leg, decision_best=best)
+    order = SimpleNamespace(trace_id=trace, leg=leg, decision_best=best, asset_id=f"{trace}-{leg}")
     return SimpleNamespace(order=order, shares=shares, cost=cost, fee=fee, fee_shares=fee_shares)
 
 
@@ -52,7 +52,7 @@ def _variant() -> SimpleNamespace:
     ]
     return SimpleNamespace(
         trading=SimpleNamespace(executions=executions), decisions=decisions, reports=reports,
-        unrealised=-1_550_000, pnl=-500_000,
+        unrealised=-1_550_000, pnl=-500_000, marks={"set-0": 450_000, "set-1": 520_000, "one-0": 650_000},
     )  # fmt: skip
 
 
@@ -60,18 +60,20 @@ def test_golden_attribution() -> None:
     """Worked by hand:
 
     set: sets = min(10, 7.9) = 7.9; edge = 7.9 x (1 - 0.40 - 0.55) = 0.395;
-         unhedged = -(10 - 7.9) x 0.40 - (7.9 - 7.9) x 0.55 = -0.84;
+         unhedged: leg 0 kept 2.1 shares beyond the sets; the token's mid at the window's
+         end is 0.45, so 2.1 x (0.45 - 0.40) = 0.105 (leg 1: 0 extra shares);
          slippage = (4.10 - 10 x 0.40) + (4.40 - 8 x 0.55) = 0.10;
          fees = 0.05 + 0.1 x 0.55 (the fee share at the decision's ask) = 0.105.
-         Check: 0.395 - 0.84 - 0.10 - 0.105 = -0.65 = 7.9 x 1 - (4.10 + 0.05 + 4.40).
+         Check: 0.395 + 0.105 - 0.10 - 0.105 = 0.295
+              = 7.9 x 1 - (4.10 + 0.05 + 4.40) + 2.1 x 0.45 (the extra shares at their mid).
     one: sets = 5; edge = 5 x (0.70 - 0.60) = 0.50; unhedged 0; slippage 3.05 - 3.00 =
          0.05; fees 0.02. Check: 0.50 - 0.05 - 0.02 = 0.43 = 5 x 0.70 - 3.07.
-    totals: edge 0.895, unhedged -0.84, slippage 0.15, fees 0.125;
-    outcome = P&L - (edge + unhedged - slippage - fees) = -0.5 - (-0.22) = -0.28.
+    totals: edge 0.895, unhedged 0.105, slippage 0.15, fees 0.125;
+    outcome = P&L - (edge + unhedged - slippage - fees) = -0.5 - 0.725 = -1.225.
     """
     a = attribute(_variant())
-    assert (a.edge, a.unhedged, a.slippage, a.fees) == (895_000, -840_000, 150_000, 125_000)
-    assert a.outcome == -280_000
+    assert (a.edge, a.unhedged, a.slippage, a.fees) == (895_000, 105_000, 150_000, 125_000)
+    assert a.outcome == -1_225_000
     assert a.total == -500_000
     assert sum(value for _, value in a.components()) == a.total
     assert [name for name, _ in a.components()] == [
@@ -85,6 +87,6 @@ def test_golden_attribution() -> None:
 
 
 def test_no_trading_attributes_everything_to_the_outcome() -> None:
-    variant = SimpleNamespace(trading=None, decisions=[], reports=[], unrealised=0, pnl=0)
+    variant = SimpleNamespace(trading=None, decisions=[], reports=[], unrealised=0, pnl=0, marks={})
     a = attribute(variant)
     assert (a.edge, a.unhedged, a.slippage, a.fees, a.outcome, a.total) == (0, 0, 0, 0, 0, 0)
