@@ -162,14 +162,18 @@ def make_evidence(
     template: str | Path = "sweep",
     archive: str | Path | None = None,
     now: datetime | str | None = None,
+    timeout_s: int = 900,
 ) -> Bundle:
     """Execute a template notebook headless on ``config`` into an audit evidence bundle
     ``<out>/<replay_run_id>/`` (see :mod:`backtester.evidence.bundle`). A rejected config
     raises :class:`~backtester.errors.ConfigError` before any work; a template that fails
-    gives a bundle whose ``status`` is ``failed``."""
+    gives a bundle whose ``status`` is ``failed``, as does a cell that runs longer than
+    ``timeout_s`` seconds (a hung kernel fails the bundle instead of waiting forever)."""
     from backtester.evidence.bundle import make_evidence as make  # noqa: PLC0415 - plotly/papermill only when needed
 
-    return make(config, now=resolve_now(now), out=out, template=template, archive=archive)
+    return make(
+        config, now=resolve_now(now), out=out, template=template, archive=archive, timeout_s=timeout_s
+    )
 
 
 def verify_evidence(path: str | Path) -> list[str]:

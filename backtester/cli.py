@@ -174,10 +174,12 @@ def run_cmd(  # noqa: PLR0917 - click passes every option by position
 @_ARCHIVE
 @click.option("--now", default=None, help="The clock, ISO 8601 UTC [default: the wall clock].")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Bundles go to OUT/<run id>/.")
+@click.option("--timeout", "timeout_s", type=click.IntRange(min=1), default=900, show_default=True,
+              help="Seconds one template cell may run before the bundle fails (a hung kernel).")  # fmt: skip
 @click.pass_context
 def evidence_cmd(  # noqa: PLR0917 - click passes every option by position
     ctx: click.Context, config_path: Path | None, template: str, archive: Path | None, now: str | None,
-    out: Path | None,
+    out: Path | None, timeout_s: int,
 ) -> None:  # fmt: skip
     """Make an audit evidence bundle: the template notebook executed headless on the run
     config, its HTML report, the run's reports and a manifest; prints the report's path.
@@ -193,7 +195,9 @@ def evidence_cmd(  # noqa: PLR0917 - click passes every option by position
         _fail(f"--now: {exc}", EXIT_REJECTED)
     try:
         with _exit_codes():
-            bundle = api.make_evidence(config_path, out=out, template=template, archive=archive, now=clock)
+            bundle = api.make_evidence(
+                config_path, out=out, template=template, archive=archive, now=clock, timeout_s=timeout_s
+            )
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the bundle is sealed as failed
         where = getattr(exc, "bundle_path", None)
         sealed = f"; evidence bundle {where} sealed as failed" if where else ""

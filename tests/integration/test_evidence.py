@@ -482,3 +482,19 @@ def test_sigterm_seals_a_failed_bundle(tmp_path: Path) -> None:
     assert manifest["status"] == "failed"
     assert manifest["error"].startswith("interrupted: _Terminated: signal 15")
     assert "THIS EVIDENCE BUNDLE FAILED: interrupted" in (bundle / "notebook.html").read_text()
+
+
+def test_a_hung_cell_fails_the_bundle(tmp_path: Path) -> None:
+    """--timeout: a cell that runs too long fails the bundle instead of hanging it."""
+    slow = nbformat.read(TEMPLATES["single"], as_version=4)
+    slow.cells.insert(4, nbformat.v4.new_code_cell("import time\ntime.sleep(60)"))
+    template = tmp_path / "slow.ipynb"
+    nbformat.write(slow, template)
+    started = time.monotonic()
+    args = ["evidence", "--config", CONFIG, "--template", str(template), "--timeout", "2",
+            "--now", "2026-11-25T00:00:00Z", "--out", str(tmp_path / "out")]  # fmt: skip
+    made = CliRunner().invoke(main, args)
+    assert time.monotonic() - started < 45
+    assert made.exit_code == 4, made.output
+    assert "FAILED" in made.stderr
+    assert "timed out" in made.stderr.lower()
