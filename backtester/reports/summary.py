@@ -56,16 +56,11 @@ def variant_report(
     delta_pusd: str,
 ) -> dict[str, Any]:
     """``BACKTESTER_REPLAY_COMPLETE`` for one variant (spec section 13)."""
-    start, end = window
-    return operations_report(
+    return _complete(
         f"ops_backtester_{run_id}_v{variant['variant_id']}_complete",
-        str(ReasonCode.BACKTESTER_REPLAY_COMPLETE),
-        replay_run_id=run_id,
-        ts_ms=end,
-        strategy=strategy,
-        status="complete",
-        window_start=format_ms(start),
-        window_end=format_ms(end),
+        run_id,
+        strategy,
+        window,
         parameter_variant=variant["params"],
         variant_id=variant["variant_id"],
         ticks_replayed=variant["ticks_replayed"],
@@ -80,7 +75,6 @@ def variant_report(
         vs_original_pnl_delta_pusd=delta_pusd,
         original_outcome=original,
         parameter_variants_run=variants_run,
-        retained_until=retained_until(end),
     )
 
 
@@ -93,16 +87,11 @@ def sweep_report(
     variants: list[dict[str, Any]],
 ) -> dict[str, Any]:
     """The aggregate of a sweep with ``variants[]`` exactly as the spec's wire example."""
-    start, end = window
-    return operations_report(
+    return _complete(
         f"ops_backtester_{run_id}_complete",
-        str(ReasonCode.BACKTESTER_REPLAY_COMPLETE),
-        replay_run_id=run_id,
-        ts_ms=end,
-        strategy=strategy,
-        status="complete",
-        window_start=format_ms(start),
-        window_end=format_ms(end),
+        run_id,
+        strategy,
+        window,
         ticks_replayed=ticks[0],
         ticks_skipped=ticks[1],
         parameter_variants_run=len(variants),
@@ -116,5 +105,24 @@ def sweep_report(
             }
             for v in variants
         ],
+    )
+
+
+def _complete(
+    report_id: str, run_id: str, strategy: str, window: tuple[int, int], **fields: Any
+) -> dict[str, Any]:
+    """A ``BACKTESTER_REPLAY_COMPLETE`` report: the fields every one carries, in order,
+    around ``fields``."""
+    start, end = window
+    return operations_report(
+        report_id,
+        str(ReasonCode.BACKTESTER_REPLAY_COMPLETE),
+        replay_run_id=run_id,
+        ts_ms=end,
+        strategy=strategy,
+        status="complete",
+        window_start=format_ms(start),
+        window_end=format_ms(end),
+        **fields,
         retained_until=retained_until(end),
     )
