@@ -31,13 +31,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tickscope import WINDOW, tickscope_archive  # noqa: E402
+
 from backtester.archive import Archive  # noqa: E402
-from backtester.archive.adapters import conversions_for  # noqa: E402
 from backtester.book.feed import ArchiveFeed  # noqa: E402
 from backtester.config import RiskConfig, resolve_config  # noqa: E402
 from backtester.guards import default_guards  # noqa: E402
 from backtester.runs import replay, run_variant, write_run  # noqa: E402
-from backtester.sample import REAL_DATA, SAMPLE_ARCHIVE  # noqa: E402
+from backtester.sample import SAMPLE_ARCHIVE  # noqa: E402
 from backtester.strategies import StrategySpec, default_registry  # noqa: E402
 from backtester.strategies.params import SumToOneArbParams  # noqa: E402
 
@@ -109,16 +110,8 @@ def bench_trading(config: str) -> None:
 def main() -> None:
     cores = len(os.sched_getaffinity(0))
     print(f"machine: {platform.machine()}, Python {platform.python_version()}, {cores} cores")
-    with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
-        db = Path(tmp) / "tickscope.duckdb"
-        with Archive.open(db) as store:
-            folder = REAL_DATA / "tickscope_nhl_stanley_cup_g4_2026-06-07"
-            assert store.import_conversions(conversions_for("tickscope", [folder])).ok
-        window = {
-            "start_ts": "2026-06-07T00:00:00Z",
-            "end_ts": "2026-06-08T00:00:00Z",
-            "fee_assumption": NO_FEE,
-        }
+    with tickscope_archive() as db:
+        window = {**WINDOW, "fee_assumption": NO_FEE}
         bench("Tickscope stream (real, 12 tokens, partial books)", db, window)
     bench("bundled sample (data/sample-arb.json)", SAMPLE_ARCHIVE, str(ROOT / "data" / "sample-arb.json"))
     bench_trading(str(ROOT / "data" / "sample-run.json"))

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,10 +22,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from backtester.archive import Archive  # noqa: E402
-from backtester.archive.adapters import conversions_for  # noqa: E402
+from tickscope import WINDOW, tickscope_archive  # noqa: E402
+
 from backtester.runs import replay  # noqa: E402
-from backtester.sample import REAL_DATA, SAMPLE_ARCHIVE  # noqa: E402
+from backtester.sample import SAMPLE_ARCHIVE  # noqa: E402
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 
@@ -52,13 +51,9 @@ def main() -> None:
         str(ROOT / "data" / "sample-sweep.json"),
         SAMPLE_ARCHIVE,
     )
-    with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
-        db = Path(tmp) / "tickscope.duckdb"
-        with Archive.open(db) as store:
-            folder = REAL_DATA / "tickscope_nhl_stanley_cup_g4_2026-06-07"
-            assert store.import_conversions(conversions_for("tickscope", [folder])).ok
+    with tickscope_archive() as db:
         config = {
-            "start_ts": "2026-06-07T00:00:00Z", "end_ts": "2026-06-08T00:00:00Z",
+            **WINDOW,
             "fee_assumption": {"model": "flat_bps", "fee_rate_bps": 0},
             "parameter_sweep": [{"min_edge_bps": edge} for edge in (0, 5, 10, 20, 40, 80, 160, 320)],
         }  # fmt: skip
