@@ -202,18 +202,14 @@ def evidence_cmd(  # noqa: PLR0917 - click passes every option by position
         where = getattr(exc, "bundle_path", None)
         sealed = f"; evidence bundle {where} sealed as failed" if where else ""
         _fail(f"interrupted ({exc or 'Ctrl-C'}){sealed}", EXIT_FAILED)
-    summary_path = bundle.path / "summary.json"
-    summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else {}
-    notices = summary.get("notices") or [n.as_dict() for n in bundle.notices]  # the run's, else the config's
-    for notice in notices:
+    for notice in bundle.notices:
         click.echo(f"{notice['severity']} {notice['code']}: {notice['detail']}", err=True)
     if bundle.status != "complete":
-        manifest = json.loads((bundle.path / "manifest.json").read_text(encoding="utf-8"))
-        _fail(f"evidence bundle {bundle.path} FAILED: {manifest['error']}", EXIT_FAILED)
+        _fail(f"evidence bundle {bundle.path} FAILED: {bundle.error}", EXIT_FAILED)
     click.echo(f"bundle {bundle.path} complete", err=True)
     click.echo(str(bundle.report))
     if bundle.run_status == "aborted":
-        abort = summary.get("abort") or {}
+        abort = bundle.abort or {}
         _fail(f"the run aborted: {abort.get('event_type')}: {abort.get('reason')}", EXIT_ARCHIVE_UNAVAILABLE)
 
 

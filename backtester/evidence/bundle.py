@@ -59,7 +59,7 @@ from typing import Any
 from backtester.archive import Archive
 from backtester.archive.store import default_archive_location
 from backtester.config import RunConfig, config_from_json, read_config_text, resolve_config
-from backtester.errors import ArchiveUnavailable, EvidenceError, Notice
+from backtester.errors import ArchiveUnavailable, EvidenceError
 from backtester.evidence.html import write_report
 from backtester.evidence.kernels import local_kernel_manager
 from backtester.evidence.notebook_html import export_notebook_html
@@ -98,8 +98,13 @@ class Bundle:
     replay_run_id: str
     run_status: str | None = None
     """The run's own status (``complete`` or ``aborted``; None when no summary was written)."""
-    notices: tuple[Notice, ...] = ()
-    """The config's notices (a large sweep, a clamped window), as ``backtester run`` prints."""
+    error: str | None = None
+    """Why the bundle failed (None when complete)."""
+    notices: tuple[dict[str, str], ...] = ()
+    """The run's notices as its summary lists them (the config's when the run wrote no
+    summary): what ``backtester run`` prints."""
+    abort: dict[str, Any] | None = None
+    """The run's abort report, when it aborted."""
 
     @property
     def report(self) -> Path:
@@ -202,19 +207,20 @@ def make_evidence(
     with _sigterm_raises():
         try:
             status, error = _execute(papermill, notebook, staging, parameters, timeout_s)
-            read = _summary(staging).get("archive_content_sha256")
+            summary = _summary(staging)
+            read = summary.get("archive_content_sha256")
             if status == "complete" and read is not None and read != archive_sha256:
                 error = f"the archive changed: {archive_sha256} when the bundle began, {read} when read"
                 status = "failed"
-            manifest = _manifest(facts, status=status, error=error)
-            _seal(staging, final, manifest)
+            _seal(staging, final, _manifest(facts, summary, status=status, error=error))
         except BaseException as exc:  # interrupted: still a bundle, marked failed, then re-raised
             if staging.exists():
                 reason = f"interrupted: {type(exc).__name__}: {exc}"
-                _seal(staging, final, _manifest(facts, status="failed", error=reason))
+                _seal(staging, final, _manifest(facts, _summary(staging), status="failed", error=reason))
             exc.bundle_path = final  # type: ignore[attr-defined]  # for the CLI's message
             raise
-    return Bundle(final, status, run_id, manifest["run_status"], tuple(run.notices))
+    notices = tuple(summary.get("notices") or (n.as_dict() for n in run.notices))
+    return Bundle(final, status, run_id, summary.get("status"), error, notices, summary.get("abort"))
 
 
 def _execute(
@@ -301,9 +307,8 @@ def _summary(staging: Path) -> dict[str, Any]:
     return summary if isinstance(summary, dict) else {}
 
 
-def _manifest(facts: _Facts, *, status: str, error: str | None) -> dict[str, Any]:
+def _manifest(facts: _Facts, summary: dict[str, Any], *, status: str, error: str | None) -> dict[str, Any]:
     run, staging, notebook, parameters = facts.run, facts.staging, facts.notebook, facts.parameters
-    summary = _summary(staging)
     if status != "complete":
         _mark_failed(staging, error)
     return {
