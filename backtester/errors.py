@@ -16,7 +16,7 @@ backtester makes is one of these exceptions::
 Warnings are not exceptions; they stay on the run's record as :class:`Notice` values
 (``BACKTESTER_WINDOW_CLAMPED``, ``BACKTESTER_LARGE_SWEEP``, and ours below).
 
-Three codes are ours, for situations the spec does not name; reusing one of its codes
+Four codes are ours, for situations the spec does not name; reusing one of its codes
 for them would mislabel what happened:
 
 * ``BACKTESTER_INVALID_CONFIG`` (HARD_REJECT): a malformed config (an unknown key,
@@ -25,7 +25,10 @@ for them would mislabel what happened:
 * ``BACKTESTER_FEE_ASSUMED`` (WARN): the run applied the config's ``fee_assumption`` to
   markets whose fee schedule the archive does not know;
 * ``BACKTESTER_MARKET_SKIPPED`` (WARN): a market has data in the window but cannot be
-  replayed (no market record, so its two tokens are not known).
+  replayed (no market record, so its two tokens are not known);
+* ``BACKTESTER_RUN_ABORTED`` (WARN): the run was stopped on request before its end (an
+  operator's ``backtester abort``, the spec runbook's manual override, or the registry
+  marking the run interrupted); its OperationsReport has ``status="aborted"``.
 """
 
 from __future__ import annotations
@@ -74,6 +77,7 @@ class ReasonCode(StrEnum):
     BACKTESTER_INVALID_CONFIG = "BACKTESTER_INVALID_CONFIG"
     BACKTESTER_FEE_ASSUMED = "BACKTESTER_FEE_ASSUMED"
     BACKTESTER_MARKET_SKIPPED = "BACKTESTER_MARKET_SKIPPED"
+    BACKTESTER_RUN_ABORTED = "BACKTESTER_RUN_ABORTED"
 
     @property
     def severity(self) -> Severity:
@@ -96,6 +100,7 @@ _SEVERITY = {
     ReasonCode.BACKTESTER_INVALID_CONFIG: Severity.HARD_REJECT,
     ReasonCode.BACKTESTER_FEE_ASSUMED: Severity.WARN,
     ReasonCode.BACKTESTER_MARKET_SKIPPED: Severity.WARN,
+    ReasonCode.BACKTESTER_RUN_ABORTED: Severity.WARN,
 }
 
 _USER_MESSAGES = {

@@ -8,6 +8,7 @@ throwaway archive first) and for the bundled sample (``data/sample-arb.json``):
 * ``feed``: reading the window from the archive once (shared by every variant);
 * ``book only``: the tick loop with a strategy that never trades (book reconstruction,
   sync checks and the decision loop);
+* ``+ abort check``: the same, watched by a stop signal (read every 256 instants);
 * ``sum_to_one_arb``: the same with the default strategy and the guard stack;
 * ``whole replay``: ``backtester.run`` end to end (validation, archive, feed, one variant);
 * the main sample job (``data/sample-run.json``, ``fair_value_taker``, which trades):
@@ -38,6 +39,7 @@ from backtester.book.feed import ArchiveFeed  # noqa: E402
 from backtester.config import RiskConfig, resolve_config  # noqa: E402
 from backtester.guards import default_guards  # noqa: E402
 from backtester.runs import replay, run_variant, write_run  # noqa: E402
+from backtester.runs.control import StopSignal  # noqa: E402
 from backtester.sample import SAMPLE_ARCHIVE  # noqa: E402
 from backtester.strategies import StrategySpec, default_registry  # noqa: E402
 from backtester.strategies.params import SumToOneArbParams  # noqa: E402
@@ -67,10 +69,15 @@ def bench(label: str, archive: Path, config: dict | str) -> None:
     noop = StrategySpec("noop", SumToOneArbParams, lambda view, params: None, "never trades")
     arb = registry["sum_to_one_arb"]
     print(f"{label}: {len(feed.events):,} events read in {load:.3f} s")
-    for name, spec in (("book only", noop), ("sum_to_one_arb", arb)):
+    cases = (
+        ("book only", noop, None),
+        ("  + abort check", noop, StopSignal()),
+        ("sum_to_one_arb", arb, None),
+    )
+    for name, spec, stop in cases:
         seconds, result = best_of(
             3,
-            lambda spec=spec: run_variant(
+            lambda spec=spec, stop=stop: run_variant(
                 feed,
                 spec,
                 SumToOneArbParams(),
@@ -78,6 +85,7 @@ def bench(label: str, archive: Path, config: dict | str) -> None:
                 run_id="bench",
                 limits=RiskConfig(),
                 guards=default_guards(),
+                stop=stop,
             ),
         )
         updates, ticks = result.messages, result.ticks_replayed

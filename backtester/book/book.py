@@ -240,14 +240,19 @@ class TokenBook:
             self.ask_overlay = Overlay()
         return self.ask_overlay
 
-    def check_seq(self, seq: int) -> bool:
-        """Record a message's ``seq``; False (and sync lost) on a gap."""
+    def check_seq(self, seq: int) -> int:
+        """Record a message's ``seq``; return how many messages of the token are missing
+        before it (a jump from n to n + k: k - 1). Any break in the chain loses sync (a
+        repeated or backward ``seq`` too, missing nothing); missing messages are counted
+        even while the book is already out of sync."""
         last = self.last_seq
         self.last_seq = seq
-        if last is not None and seq != last + 1 and self.state is not BookState.UNKNOWN:
-            self.lose_sync(f"seq gap: {last} then {seq} ({seq - last - 1} message(s) missing)")
-            return False
-        return True
+        if last is None or seq == last + 1:
+            return 0
+        missing = max(seq - last - 1, 0)
+        if self.state is not BookState.UNKNOWN:
+            self.lose_sync(f"seq gap: {last} then {seq} ({missing} message(s) missing)")
+        return missing
 
     def check_top(self, best_bid: int | None, best_ask: int | None) -> bool:
         """Compare with a message's stated top of book (0 bid / 1 ask mean an empty side).

@@ -65,6 +65,7 @@ def variant_report(
         variant_id=variant["variant_id"],
         ticks_replayed=variant["ticks_replayed"],
         ticks_skipped=variant["ticks_skipped"],
+        ticks_missing=variant["ticks_missing"],
         ticks_partial_book=variant["ticks_partial_book"],
         skipped_by_reason=variant["skipped_by_reason"],
         intents=variant["intents"],
@@ -83,7 +84,7 @@ def sweep_report(
     *,
     strategy: str,
     window: tuple[int, int],
-    ticks: tuple[int, int],
+    ticks: tuple[int, int, int],
     variants: list[dict[str, Any]],
 ) -> dict[str, Any]:
     """The aggregate of a sweep with ``variants[]`` exactly as the spec's wire example."""
@@ -94,6 +95,7 @@ def sweep_report(
         window,
         ticks_replayed=ticks[0],
         ticks_skipped=ticks[1],
+        ticks_missing=ticks[2],
         parameter_variants_run=len(variants),
         variants=[
             {

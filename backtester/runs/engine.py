@@ -33,13 +33,19 @@ from backtester.errors import ReasonCode
 from backtester.guards.base import Guard, GuardContext, Outcome, combine
 from backtester.ledger import Ledger
 from backtester.reports.envelopes import ReportIds, envelope, operations_report
+from backtester.runs.control import CHECK_EVERY, StopSignal
 from backtester.runs.trading import Trading
 from backtester.strategies.base import DecisionView, Intent, Signal
 from backtester.strategies.registry import StrategySpec
 from backtester.units import MICRO, format_micros
 from backtester.venue import Execution
 
-__all__ = ["Decision", "VariantResult", "run_variant"]
+__all__ = ["MISSING", "MISSING_REPORTS_PER_GAP", "Decision", "VariantResult", "run_variant"]
+
+MISSING = "missing from the archive"
+"""The skip reason of a message the ``seq`` chain says is absent."""
+MISSING_REPORTS_PER_GAP = 1000
+"""At most this many skip reports for one ``seq`` gap (the last one covers the rest)."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,10 @@ class VariantResult:
     messages: int = 0
     ticks_replayed: int = 0
     ticks_skipped: int = 0
+    """Ticks the replay could not use: messages missing from the archive (``ticks_missing``)
+    and ticks of a group whose books were out of sync."""
+    ticks_missing: int = 0
+    """Messages the ``seq`` chains say the archive lacks (each reported as skipped)."""
     ticks_partial_book: int = 0
     intents: int = 0
     approved: int = 0
@@ -113,6 +123,7 @@ class VariantResult:
             "messages_applied": self.messages,
             "ticks_replayed": self.ticks_replayed,
             "ticks_skipped": self.ticks_skipped,
+            "ticks_missing": self.ticks_missing,
             "ticks_partial_book": self.ticks_partial_book,
             "skipped_by_reason": dict(sorted(self.skipped_by_reason.items())),
             "intents": self.intents,
@@ -204,11 +215,16 @@ def run_variant(
     limits: RiskConfig,
     guards: Sequence[Guard],
     simulation: SimulationConfig | None = None,
+    stop: StopSignal | None = None,
 ) -> VariantResult:
-    """Replay ``feed`` once through ``spec`` with ``params`` (see the module docstring)."""
+    """Replay ``feed`` once through ``spec`` with ``params`` (see the module docstring).
+
+    With ``stop``, the loop reads the signal at tick boundaries (every
+    :data:`~backtester.runs.control.CHECK_EVERY` instants) and raises
+    :class:`~backtester.runs.control.RunStopped` once a stop is requested."""
     loop = _Replay(
         feed, spec, params, ids=ReportIds(run_id, variant_id), limits=limits, guards=tuple(guards),
-        simulation=simulation or SimulationConfig(),
+        simulation=simulation or SimulationConfig(), stop=stop,
     )  # fmt: skip
     return loop.run()
 
@@ -224,7 +240,9 @@ class _Replay:
         limits: RiskConfig,
         guards: tuple[Guard, ...],
         simulation: SimulationConfig,
+        stop: StopSignal | None = None,
     ) -> None:
+        self.stop = stop
         self.feed = feed
         self.spec = spec
         self.params = params
@@ -280,6 +298,7 @@ class _Replay:
         level, book_kind, signal, live_decision = Kind.LEVEL, Kind.BOOK, Kind.SIGNAL, Kind.LIVE_DECISION
         trade, settlement, live_execution = Kind.TRADE, Kind.SETTLEMENT, Kind.LIVE_EXECUTION
         trading = self.trading
+        stop, countdown = self.stop, CHECK_EVERY
         clock = None
         touched: set[str] = set()
         applied = 0
@@ -302,6 +321,13 @@ class _Replay:
                 if trading.pending:  # orders that arrive before this instant meet the book as it was
                     trading.execute_due(before=event_clock)
                 clock = event_clock
+                if stop is not None:
+                    countdown -= 1
+                    if not countdown:
+                        countdown = CHECK_EVERY
+                        if stop.requested:
+                            stop.check(at_ms=clock, variant_id=self.ids.variant_id,
+                                       ticks=self.result.ticks_replayed)  # fmt: skip
             if kind == signal:
                 _take_signals(self.signals, market, ts, extra)
                 continue
@@ -321,7 +347,9 @@ class _Replay:
                 continue
             book, group = slot
             if seq >= 0:  # seq counts every message of the token, whatever its kind
-                book.check_seq(seq)
+                missing = book.check_seq(seq)
+                if missing and event_clock >= start:
+                    self.report_missing(book, group, event_clock, seq, missing)
             if kind == level:
                 book.apply(is_bid, price, size, ts, best_bid, best_ask)
             elif kind == book_kind:
@@ -452,6 +480,30 @@ class _Replay:
             verdict=outcome.verdict,
             votes=[v.as_risk_vote() for v in votes],
         )
+
+    def report_missing(self, book: TokenBook, group: str, clock: int, seq: int, missing: int) -> None:
+        """One ``BACKTESTER_TICK_SKIPPED`` per message the ``seq`` chain says the archive
+        lacks (a tick is one market-data message; contract section 2), stamped with the
+        message that revealed the gap (the missing ones lie before it). A gap of more than
+        :data:`MISSING_REPORTS_PER_GAP` messages (a corrupt ``seq``) gets that many reports,
+        the last covering the rest; the counts are exact either way."""
+        result = self.result
+        result.ticks_skipped += missing
+        result.ticks_missing += missing
+        result.skipped_by_reason[MISSING] += missing
+        first = seq - missing
+        for n in range(min(missing, MISSING_REPORTS_PER_GAP)):
+            rest = missing - n if n == MISSING_REPORTS_PER_GAP - 1 else 1
+            self.emit(
+                "",
+                operations_report(
+                    self.ids.next("ops_backtester"), str(ReasonCode.BACKTESTER_TICK_SKIPPED),
+                    replay_run_id=self.ids.run_id, ts_ms=clock, severity="WARN", tick_ts_ms=clock,
+                    group=group, asset_id=book.asset_id, missing_seq=first + n, missing_ticks=rest,
+                    reason=f"{MISSING}: seq {first + n}" + (f" to {seq - 1}" if rest > 1 else "")
+                    + f" of the token, before seq {seq}", parameter_variant=self.ids.variant_id,
+                ),
+            )  # fmt: skip
 
     def skip(self, book: TokenBook, group: str, clock: int) -> None:
         gaps = self.result.gaps.setdefault(group, [])

@@ -18,6 +18,8 @@ import pandas as pd
 from ulid import ULID
 
 from backtester.archive import Archive
+from backtester.archive.deadline import archive_timeout_ms as archive_timeout
+from backtester.archive.deadline import call_with_deadline
 from backtester.book.feed import ArchiveFeed
 from backtester.book.market import MarketInfo
 from backtester.book.tape import replay_books
@@ -27,6 +29,7 @@ from backtester.errors import ArchiveUnavailable, Notice, ReasonCode
 from backtester.fees import FeeModel
 from backtester.reports.envelopes import operations_report
 from backtester.reports.summary import sweep_report, variant_report
+from backtester.runs.control import RunStopped, StopSignal
 from backtester.runs.engine import VariantResult
 from backtester.runs.frames import comparison_frame, equity_frame, fills_frame, reports_frame
 from backtester.runs.original import OriginalOutcome, compare, load_original, mark_states, read_live
@@ -149,7 +152,7 @@ def _comparison_summary(
 
 
 def replay(
-    config: str | Path | Mapping[str, Any] | RunConfig,
+    config: str | Path | Mapping[str, Any] | RunConfig | ResolvedRun,
     *,
     now: datetime,
     archive: str | Path | None = None,
@@ -158,37 +161,67 @@ def replay(
     workers: int | None = None,
     progress: bool | None = None,
     hash_archive: bool = False,
+    stop: StopSignal | None = None,
+    archive_timeout_ms: int | None = None,
 ) -> ReplayResult:
-    """Validate ``config`` and replay it over ``archive``; with ``hash_archive``, also
-    record the archive's content hash, from the same open archive the feed is read from.
+    """Validate ``config`` (or take an already resolved run) and replay it over
+    ``archive``; with ``hash_archive``, also record the archive's content hash, from the
+    same open archive the feed is read from.
 
-    Raises :class:`~backtester.errors.ConfigError` for a rejected config; an archive
-    problem gives an aborted result instead (it is a run, and it is on the record).
+    Raises :class:`~backtester.errors.ConfigError` for a rejected config. An archive
+    problem gives an aborted result instead (it is a run, and it is on the record): an
+    archive that cannot be read, holds no market data for the window, or stalls (a call
+    that does not answer within ``archive_timeout_ms``, by default the spec's 300 000 ms;
+    see :mod:`backtester.archive.deadline`). So does a stop requested through ``stop``
+    (an operator's abort), seen at the next tick boundary or while the archive is read.
     """
     registry = strategies if strategies is not None else default_registry()
-    run = resolve_config(config, now=now, strategies=registry)
+    run = config if isinstance(config, ResolvedRun) else resolve_config(config, now=now, strategies=registry)
     run_id = run_id or new_run_id()
+    timeout = archive_timeout(archive_timeout_ms)
     try:
-        store = Archive.open(archive, read_only=True)
+        return _replay(
+            run, run_id, archive, registry, workers=workers, progress=progress, hash_archive=hash_archive,
+            stop=stop, timeout=timeout,
+        )  # fmt: skip
     except ArchiveUnavailable as exc:
         return _aborted(run, run_id, exc.message)
+    except RunStopped as exc:
+        return _aborted(run, run_id, exc.reason, code=exc.code, stopped=exc)
+
+
+def _replay(
+    run: ResolvedRun, run_id: str, archive: str | Path | None, registry: StrategyRegistry, *,
+    workers: int | None, progress: bool | None, hash_archive: bool, stop: StopSignal | None, timeout: int,
+) -> ReplayResult:  # fmt: skip
+    check = stop.check if stop is not None else None
+    store = call_with_deadline(
+        "opening the archive", lambda: Archive.open(archive, read_only=True), timeout_ms=timeout, check=check
+    )
+
+    def read(what: str, call: Any) -> Any:
+        return call_with_deadline(what, call, timeout_ms=timeout, interrupt=store.con.interrupt, check=check)
+
     with store:  # everything is read here; the archive is closed before any worker forks
-        content = store.content_hash() if hash_archive else None
-        markets, notices = _markets_to_replay(store, run)
+        content = read("hashing the archive", store.content_hash) if hash_archive else None
+        markets, notices = read("listing the window's markets", lambda: _markets_to_replay(store, run))
         if not markets:
             reason = "the archive holds no market data of a known market in the window"
             aborted = _aborted(run, run_id, reason)
             aborted.archive_sha256 = content
             return aborted
-        feed = ArchiveFeed.load(
-            store,
-            markets,
-            start_ms=run.start_ms,
-            end_ms=run.end_ms,
-            receive_clock=run.config.decision_clock == "receive",
+        feed = read(
+            "reading the feed",
+            lambda: ArchiveFeed.load(
+                store, markets, start_ms=run.start_ms, end_ms=run.end_ms,
+                receive_clock=run.config.decision_clock == "receive",
+            ),
+        )  # fmt: skip
+        live = read(
+            "reading the live reports",
+            lambda: read_live(store, sorted(feed.markets), start_ms=run.start_ms, end_ms=run.end_ms),
         )
-        live = read_live(store, sorted(feed.markets), start_ms=run.start_ms, end_ms=run.end_ms)
-        if hash_archive and store.content_hash() != content:  # what was read is not what was hashed
+        if hash_archive and read("hashing the archive", store.content_hash) != content:
             return _aborted(run, run_id, "the archive changed while the run read it")
     feed.markets, assumed = _with_fee_assumption(feed.markets, run)
     if assumed:
@@ -196,7 +229,9 @@ def replay(
     spec = registry[run.strategy]
     large = any(n.code is ReasonCode.BACKTESTER_LARGE_SWEEP for n in run.notices)
     execution = plan(len(run.variants), large=large, workers=workers)
-    variants = run_variants(feed, spec, run, run_id, execution=execution, progress=progress)
+    variants = run_variants(feed, spec, run, run_id, execution=execution, progress=progress, stop=stop)
+    if stop is not None:
+        stop.check(at_ms=run.end_ms)
     tokens = {cid: history[-1][1].tokens for cid, history in feed.markets.items()}
     events = {
         cid: info.neg_risk_market_id if info.neg_risk else None
@@ -244,7 +279,8 @@ def _finish(result: ReplayResult) -> None:
             )
         )  # fmt: skip
     if run.is_sweep:
-        ticks = (result.variants[0].ticks_replayed, result.variants[0].ticks_skipped)
+        first = result.variants[0]
+        ticks = (first.ticks_replayed, first.ticks_skipped, first.ticks_missing)
         result.final_reports.append(
             sweep_report(
                 result.replay_run_id, strategy=run.strategy, window=window, ticks=ticks, variants=summaries
@@ -330,17 +366,32 @@ def _assumption_notice(run: ResolvedRun, markets: list[str]) -> Notice:
     )
 
 
-def _aborted(run: ResolvedRun, run_id: str, reason: str) -> ReplayResult:
+def _aborted(
+    run: ResolvedRun,
+    run_id: str,
+    reason: str,
+    *,
+    code: str = str(ReasonCode.BACKTESTER_ARCHIVE_UNAVAILABLE),
+    stopped: RunStopped | None = None,
+) -> ReplayResult:
+    """The run's one report when it aborts: an OperationsReport with ``status="aborted"``,
+    the reason code (the archive's, or the operator's abort) and why; a run stopped at a
+    tick also says which tick and how many ticks the variant had replayed."""
+    where = {}
+    if stopped is not None and stopped.at_ms is not None:
+        where = {"stopped_at_tick_ts_ms": stopped.at_ms, "stopped_in_variant": stopped.variant_id,
+                 "ticks_replayed_before_stop": stopped.ticks}  # fmt: skip
     report = operations_report(
         f"ops_backtester_{run_id}_abort",
-        str(ReasonCode.BACKTESTER_ARCHIVE_UNAVAILABLE),
+        code,
         replay_run_id=run_id,
         ts_ms=run.now_ms,
-        severity="HARD_REJECT",
+        severity=str(ReasonCode(code).severity),
         status="aborted",
         reason=reason,
         strategy=run.strategy,
         window_start=format_ms(run.start_ms),
         window_end=format_ms(run.end_ms),
+        **where,
     )
     return ReplayResult(run_id, "aborted", run, abort_report=report)

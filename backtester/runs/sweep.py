@@ -40,6 +40,7 @@ from typing import Any
 from backtester.book.feed import ArchiveFeed
 from backtester.config import ResolvedRun
 from backtester.guards import default_guards
+from backtester.runs.control import StopSignal
 from backtester.runs.engine import VariantResult, run_variant
 from backtester.strategies.registry import StrategySpec
 
@@ -98,8 +99,14 @@ def run_variants(
     *,
     execution: Plan,
     progress: bool | None = None,
+    stop: StopSignal | None = None,
 ) -> list[VariantResult]:
-    """Replay every variant of ``run`` over ``feed``; results in ``variant_id`` order."""
+    """Replay every variant of ``run`` over ``feed``; results in ``variant_id`` order.
+
+    ``stop`` reaches every variant, in this process or in a worker (the signal is shared
+    memory, inherited by the fork); the first variant that sees it raises
+    :class:`~backtester.runs.control.RunStopped`, and the variants not started are
+    cancelled."""
     variants = run.variants
     show = sys.stderr.isatty() if progress is None else progress
     bar = _Bar(len(feed.events) * len(variants), len(variants), show)
@@ -107,16 +114,22 @@ def run_variants(
         if execution.memory_cap_bytes is None and (execution.workers <= 1 or len(variants) <= 1):
             results = []
             for variant in variants:
-                results.append(_replay_one(feed, spec, run, run_id, variant.variant_id))
+                results.append(_replay_one(feed, spec, run, run_id, variant.variant_id, stop=stop))
                 bar.step(len(feed.events), results[-1])
             return results
-        return _in_workers(feed, spec, run, run_id, execution=execution, bar=bar)
+        return _in_workers(feed, spec, run, run_id, execution=execution, bar=bar, stop=stop)
     finally:
         bar.close()
 
 
 def _replay_one(
-    feed: ArchiveFeed, spec: StrategySpec, run: ResolvedRun, run_id: str, index: int
+    feed: ArchiveFeed,
+    spec: StrategySpec,
+    run: ResolvedRun,
+    run_id: str,
+    index: int,
+    *,
+    stop: StopSignal | None,
 ) -> VariantResult:
     variant = run.variants[index]
     return run_variant(
@@ -128,13 +141,21 @@ def _replay_one(
         limits=run.config.risk,
         guards=default_guards(),
         simulation=run.config.simulation,
+        stop=stop,
     )
 
 
 def _in_workers(
-    feed: ArchiveFeed, spec: StrategySpec, run: ResolvedRun, run_id: str, *, execution: Plan, bar: _Bar
+    feed: ArchiveFeed,
+    spec: StrategySpec,
+    run: ResolvedRun,
+    run_id: str,
+    *,
+    execution: Plan,
+    bar: _Bar,
+    stop: StopSignal | None,
 ) -> list[VariantResult]:
-    _SHARED.update(feed=feed, spec=spec, run=run, run_id=run_id)
+    _SHARED.update(feed=feed, spec=spec, run=run, run_id=run_id, stop=stop)
     try:
         context = multiprocessing.get_context("fork")  # the workers share the loaded feed
         done: dict[int, VariantResult] = {}
@@ -145,10 +166,15 @@ def _in_workers(
             initargs=(execution.memory_cap_bytes, os.getpid()),
         ) as pool:
             futures = [pool.submit(_worker, index) for index in range(len(run.variants))]
-            for future in as_completed(futures):
-                result = future.result()
-                done[result.variant_id] = result
-                bar.step(len(feed.events), result)
+            try:
+                for future in as_completed(futures):
+                    result = future.result()
+                    done[result.variant_id] = result
+                    bar.step(len(feed.events), result)
+            except BaseException:  # a stop, or a failed variant: start nothing more
+                for future in futures:
+                    future.cancel()
+                raise
         return [done[variant.variant_id] for variant in run.variants]
     finally:
         _SHARED.clear()
@@ -195,7 +221,9 @@ def _address_space() -> int:
 
 def _worker(index: int) -> VariantResult:
     try:
-        return _replay_one(_SHARED["feed"], _SHARED["spec"], _SHARED["run"], _SHARED["run_id"], index)
+        return _replay_one(
+            _SHARED["feed"], _SHARED["spec"], _SHARED["run"], _SHARED["run_id"], index, stop=_SHARED["stop"]
+        )
     except MemoryError as exc:
         budget = LARGE_SWEEP_WORKER_MEMORY // 1024**2
         msg = f"variant {index} ran out of its worker's memory budget ({budget} MiB beyond the fork): {exc}"

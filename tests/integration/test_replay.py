@@ -15,7 +15,7 @@ from backtester.book.feed import ArchiveFeed
 from backtester.config import RiskConfig, SimulationConfig
 from backtester.reports import ReportIds
 from backtester.runs import replay
-from backtester.runs.engine import _Replay
+from backtester.runs.engine import MISSING_REPORTS_PER_GAP, _Replay
 from backtester.sample import SAMPLE_ARCHIVE
 from backtester.strategies import default_registry
 from backtester.strategies.params import SumToOneArbParams
@@ -62,8 +62,10 @@ def run(archive: Path | str, **config: Any):
 
 class TestSkippedTicks:
     def test_seq_gap_skips_exactly_until_the_next_snapshot(self, archive_of) -> None:
-        """seq 2 -> 5 loses sync at T+2; T+2, T+3 and the trade at T+4 are skipped; the
-        snapshot at T+5 restores the book; T, T+1, T+5 and T+6 are replayed."""
+        """seq 2 -> 5: messages 3 and 4 are missing from the archive (one skip report
+        each, stamped T+2, where the gap shows); sync is lost at T+2, so T+2, T+3 and the
+        trade at T+4 are skipped too; the snapshot at T+5 restores the book; T, T+1, T+5
+        and T+6 are replayed. Skipped: 2 missing + 3 out of sync = 5."""
         path = archive_of(
             market_record(),
             dict(book(ts=T0), seq=1),
@@ -75,12 +77,40 @@ class TestSkippedTicks:
             change(T0 + 6, 8, "0.49", "3"),
         )
         variant = run(path).variants[0]
-        assert (variant.ticks_replayed, variant.ticks_skipped) == (4, 3)
+        assert (variant.ticks_replayed, variant.ticks_skipped, variant.ticks_missing) == (4, 5, 2)
         skipped = [r for r in variant.reports if r["event_type"] == "BACKTESTER_TICK_SKIPPED"]
-        assert [r["tick_ts_ms"] for r in skipped] == [T0 + 2, T0 + 3, T0 + 4]
+        assert [r["tick_ts_ms"] for r in skipped] == [T0 + 2, T0 + 2, T0 + 2, T0 + 3, T0 + 4]
         assert {r["asset_id"] for r in skipped} == {TRUMP_YES}
-        assert skipped[0]["reason"] == "seq gap: 2 then 5 (2 message(s) missing)"
-        assert variant.skipped_by_reason == {"seq gap": 3}
+        assert [r.get("missing_seq") for r in skipped] == [3, 4, None, None, None]
+        assert skipped[0]["reason"] == "missing from the archive: seq 3 of the token, before seq 5"
+        assert skipped[2]["reason"] == "seq gap: 2 then 5 (2 message(s) missing)"
+        assert variant.skipped_by_reason == {"missing from the archive": 2, "seq gap": 3}
+
+    def test_a_missing_snapshot_is_reported_though_the_next_one_resyncs(self, archive_of) -> None:
+        """Books 1, 2, 4: book 3 is missing. Book 4 is a full snapshot, so nothing is out of
+        sync, but the missing tick is still reported (BACKTESTER_TICK_SKIPPED) and counted."""
+        path = archive_of(
+            market_record(),
+            dict(book(ts=T0), seq=1),
+            dict(book(ts=T0 + 1), seq=2),
+            dict(book(ts=T0 + 3), seq=4),
+        )
+        variant = run(path).variants[0]
+        assert (variant.ticks_replayed, variant.ticks_skipped, variant.ticks_missing) == (3, 1, 1)
+        (skipped,) = [r for r in variant.reports if r["event_type"] == "BACKTESTER_TICK_SKIPPED"]
+        assert (skipped["missing_seq"], skipped["missing_ticks"], skipped["tick_ts_ms"]) == (3, 1, T0 + 3)
+
+    def test_a_corrupt_seq_jump_is_counted_exactly_with_bounded_reports(self, archive_of) -> None:
+        """seq 1 then 5001: 4999 messages missing, counted exactly, reported in at most
+        MISSING_REPORTS_PER_GAP reports (the last covers the rest)."""
+        path = archive_of(market_record(), dict(book(ts=T0), seq=1), dict(book(ts=T0 + 1), seq=5001))
+        variant = run(path).variants[0]
+        assert variant.ticks_missing == 4999
+        skipped = [r for r in variant.reports if r["event_type"] == "BACKTESTER_TICK_SKIPPED"]
+        assert len(skipped) == MISSING_REPORTS_PER_GAP
+        assert sum(r["missing_ticks"] for r in skipped) == 4999
+        last = "missing from the archive: seq 1001 to 5000 of the token, before seq 5001"
+        assert skipped[-1]["reason"] == last
 
     def test_same_millisecond_messages_keep_their_order(self, archive_of) -> None:
         """Two messages of one millisecond (seq 2 and 3, two entries each) apply in seq

@@ -140,11 +140,11 @@ def test_worker_memory_cap_is_applied() -> None:
 def test_worker_out_of_memory_names_its_variant(monkeypatch) -> None:
     """A variant that exhausts its worker's budget fails the run with its variant id."""
 
-    def exhausted(*_args: object) -> None:
+    def exhausted(*_args: object, **_kwargs: object) -> None:
         raise MemoryError
 
     monkeypatch.setattr(sweep_module, "_replay_one", exhausted)
-    monkeypatch.setattr(sweep_module, "_SHARED", dict.fromkeys(("feed", "spec", "run", "run_id")))
+    monkeypatch.setattr(sweep_module, "_SHARED", dict.fromkeys(("feed", "spec", "run", "run_id", "stop")))
     with pytest.raises(MemoryError, match=r"variant 7 ran out of its worker's memory budget \(4096 MiB"):
         sweep_module._worker(7)
 

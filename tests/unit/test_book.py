@@ -50,8 +50,8 @@ class TestSync:
         """A jump of seq from 7 to 10 means two messages are missing: the book is unknown,
         updates are ignored, and the next snapshot restores it."""
         b = book("Y", [("0.48", "10")], [("0.52", "10")])
-        assert b.check_seq(7)
-        assert not b.check_seq(10)
+        assert b.check_seq(7) == 0
+        assert b.check_seq(10) == 2
         assert (b.state, b.reason) == (BookState.UNKNOWN, "seq gap: 7 then 10 (2 message(s) missing)")
         b.set_level(is_bid=True, price=m("0.50"), size=m("5"), ts_ms=3)
         assert b.bids == {}  # nothing reconstructed

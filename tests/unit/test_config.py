@@ -286,7 +286,10 @@ class TestReasonCodes:
             "PARAMETER_CHANGE_REQUIRES_APPROVAL", "BACKTESTER_INTENT_REJECTED", "BACKTESTER_RUN_QUEUE_FULL",
         }  # fmt: skip
         assert spec <= {code.value for code in ReasonCode}
-        ours = {"BACKTESTER_INVALID_CONFIG", "BACKTESTER_FEE_ASSUMED", "BACKTESTER_MARKET_SKIPPED"}
+        ours = {
+            "BACKTESTER_INVALID_CONFIG", "BACKTESTER_FEE_ASSUMED", "BACKTESTER_MARKET_SKIPPED",
+            "BACKTESTER_RUN_ABORTED",
+        }  # fmt: skip
         assert {code.value for code in ReasonCode} - spec == ours
 
     def test_severities_and_messages(self) -> None:
