@@ -129,7 +129,7 @@ def run(
     hash_archive: bool = False,
 ) -> ReplayResult:
     """Replay a run config over an archive (spec section 9); with ``out``, also write the
-    run to ``<out>/<replay_run_id>/`` and the operations topic ``<out>/operations.duckdb``
+    run to ``<out>/<replay_run_id>/`` and the operations topic ``<out>/operations/``
     (see :mod:`backtester.runs.output`), its directory in ``result.run_dir``. ``workers``:
     processes for a sweep's variants (default one per core; see
     :mod:`backtester.runs.sweep`); ``progress``: a tqdm bar (default: when stderr is a

@@ -140,7 +140,7 @@ def archive_export(archive: Path | None, out: Path) -> None:
 @_ARCHIVE
 @click.option("--now", default=None, help="The clock, ISO 8601 UTC [default: the wall clock].")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Write the run to OUT/<replay_run_id>/ and OUT/operations.duckdb.")  # fmt: skip
+              help="Write the run to OUT/<replay_run_id>/ and the topic OUT/operations/.")  # fmt: skip
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Worker processes for a sweep's variants [default: one per core].")  # fmt: skip
 @click.option("--progress/--no-progress", default=None, help="A progress bar [default: on a terminal].")

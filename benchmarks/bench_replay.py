@@ -13,7 +13,7 @@ throwaway archive first) and for the bundled sample (``data/sample-arb.json``):
 * ``whole replay``: ``backtester.run`` end to end (validation, archive, feed, one variant);
 * the main sample job (``data/sample-run.json``, ``fair_value_taker``, which trades):
   the whole replay with fills, the ledger, the live outcome and the comparison, and
-  writing the run (``write_run``: the JSONL files and the operations table).
+  writing the run (``write_run``: the JSONL files and the operations topic's Parquet).
 
 Times are the best of three runs on one core.
 """

@@ -9,13 +9,19 @@ abort therefore never leaves a directory that looks complete. It holds:
 * ``comparison.jsonl``: per variant, the comparison with the live bot;
 * ``status.json``: ``complete`` or ``aborted``, the counts and the sha256 of the files.
 
-The reports also go to ``<out>/operations.duckdb``, table
-``polytraders_reports_operations``: the stand-in for the ``polytraders.reports.operations``
-topic, keyed by ``report_id``, with its partition (``backtester+<epoch bucket>``) and the
-date it is retained until (window end + 1 year). They are published before the status
-file is written, in one transaction that replaces the run's earlier rows: a crash
-between the two leaves the run's reports on the topic and its directory incomplete
-(``.partial``), and writing the run again completes both.
+The reports also go to ``<out>/operations/``, the stand-in for the
+``polytraders.reports.operations`` topic: a Hive-partitioned Parquet dataset,
+partitioned by ``bot_slug+epoch`` as the spec asks (section 9):
+``operations/bot_slug=backtester/epoch=<UTC day>/<replay_run_id>.parquet``, one file per
+run and day, one row per report with its ``report_id``, ``partition``
+(``backtester+<epoch bucket>``), the date it is retained until (window end + 1 year) and
+the report as canonical JSON. Each run writes only its own files, each written aside
+and renamed into place, so any number of runs can publish into one ``<out>`` at the
+same time without a lock, and a reader never sees half a file; DuckDB reads the whole
+topic across runs (:func:`read_operations`). They are published before the status file
+is written: a crash between the two leaves the run's reports on the topic and its
+directory incomplete (``.partial``), and writing the run again replaces the same files,
+each report on the topic once.
 """
 
 from __future__ import annotations
@@ -30,13 +36,16 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from backtester.reports.summary import retained_until
 from backtester.runs.replay import ReplayResult
 
-__all__ = ["TOPIC_TABLE", "dump", "run_files", "write_run"]
+__all__ = ["OPERATIONS", "dump", "operations_glob", "read_operations", "run_files", "write_run"]
 
-TOPIC_TABLE = "polytraders_reports_operations"
+OPERATIONS = "operations"
+"""The folder of the operations topic under a run's ``out`` (a Hive-partitioned dataset)."""
+BOT_SLUG = "backtester"
 
 
 def dump(value: Any) -> str:
@@ -59,7 +68,7 @@ def write_run(result: ReplayResult, out_dir: str | Path) -> Path:
     files = run_files(result)
     for name, text in files.items():
         _write(staging / name, text)
-    _publish(out / "operations.duckdb", result)
+    _publish(out, result)
     status = {
         "status": result.status,
         "replay_run_id": result.replay_run_id,
@@ -89,36 +98,77 @@ def _write(path: Path, text: str) -> None:
         os.fsync(handle.fileno())
 
 
-def _publish(path: Path, result: ReplayResult) -> None:
-    """Put the run's reports on the operations topic (one transaction)."""
-    keep = date.fromisoformat(retained_until(result.run.end_ms))
-    reports = result.reports
-    batch = pa.table(
-        {
-            "report_id": [r["report_id"] for r in reports],
-            "replay_run_id": [r["replay_run_id"] for r in reports],
-            "event_type": [r.get("event_type") for r in reports],
-            "report_kind": [r["report_kind"] for r in reports],
-            "partition": [r["partition"] for r in reports],
-            "ts_ms": pa.array([r["ts_ms"] for r in reports], pa.int64()),
-            "retained_until": pa.array([keep] * len(reports), pa.date32()),
-            "mode": [r["mode"] for r in reports],
-            "report": [dump(r) for r in reports],
-        }
-    )
-    con = duckdb.connect(str(path))
+def operations_glob(out_dir: str | Path) -> str:
+    """The glob of every file of the operations topic under ``out_dir``."""
+    return str(Path(out_dir) / OPERATIONS / "**" / "*.parquet")
+
+
+def read_operations(out_dir: str | Path, *, replay_run_id: str | None = None) -> pa.Table:
+    """The operations topic under ``out_dir`` (every run's reports, or one run's), ordered by
+    run and report id; the Hive partition columns ``bot_slug`` and ``epoch`` are included.
+
+    >>> import tempfile
+    >>> read_operations(tempfile.mkdtemp()).num_rows  # nothing published yet
+    0
+    """
+    if not any((Path(out_dir) / OPERATIONS).rglob("*.parquet")):
+        return _schema().empty_table()
+    con = duckdb.connect(config={"autoinstall_known_extensions": "false"})
     try:
-        con.execute(
-            f"""CREATE TABLE IF NOT EXISTS {TOPIC_TABLE} (
-                report_id VARCHAR PRIMARY KEY, replay_run_id VARCHAR NOT NULL, event_type VARCHAR,
-                report_kind VARCHAR NOT NULL, partition VARCHAR NOT NULL, ts_ms BIGINT NOT NULL,
-                retained_until DATE NOT NULL, mode VARCHAR NOT NULL, report VARCHAR NOT NULL)"""
+        source = (
+            "read_parquet(?, hive_partitioning = true, hive_types = {'bot_slug': VARCHAR, 'epoch': DATE})"
         )
-        # One transaction, replacing whatever an interrupted earlier attempt of this run
-        # left: writing a run again (after a crash) gives the same rows, never twice.
-        con.begin()
-        con.execute(f"DELETE FROM {TOPIC_TABLE} WHERE replay_run_id = ?", [result.replay_run_id])
-        con.from_arrow(batch).insert_into(TOPIC_TABLE)
-        con.commit()
+        where = "WHERE replay_run_id = ?" if replay_run_id else ""
+        params = [operations_glob(out_dir)] + ([replay_run_id] if replay_run_id else [])
+        return con.sql(
+            f"SELECT * FROM {source} {where} ORDER BY replay_run_id, report_id", params=params
+        ).to_arrow_table()
     finally:
         con.close()
+
+
+def _schema() -> pa.Schema:
+    return pa.schema(
+        [
+            ("report_id", pa.string()), ("replay_run_id", pa.string()), ("event_type", pa.string()),
+            ("report_kind", pa.string()), ("partition", pa.string()), ("ts_ms", pa.int64()),
+            ("retained_until", pa.date32()), ("mode", pa.string()), ("report", pa.string()),
+        ]
+    )  # fmt: skip
+
+
+def _publish(out: Path, result: ReplayResult) -> None:
+    """Put the run's reports on the operations topic: one Parquet file per UTC day of
+    the reports' times, each written aside and renamed into place (replacing what an
+    interrupted earlier attempt of this run wrote: each report is on the topic once)."""
+    keep = date.fromisoformat(retained_until(result.run.end_ms))
+    by_day: dict[str, list[dict[str, Any]]] = {}
+    for report in result.reports:
+        by_day.setdefault(_epoch(report["partition"]), []).append(report)
+    for day, reports in sorted(by_day.items()):
+        batch = pa.table(
+            {
+                "report_id": [r["report_id"] for r in reports],
+                "replay_run_id": [r["replay_run_id"] for r in reports],
+                "event_type": [r.get("event_type") for r in reports],
+                "report_kind": [r["report_kind"] for r in reports],
+                "partition": [r["partition"] for r in reports],
+                "ts_ms": [r["ts_ms"] for r in reports],
+                "retained_until": [keep] * len(reports),
+                "mode": [r["mode"] for r in reports],
+                "report": [dump(r) for r in reports],
+            },
+            schema=_schema(),
+        )
+        folder = out / OPERATIONS / f"bot_slug={BOT_SLUG}" / f"epoch={day}"
+        folder.mkdir(parents=True, exist_ok=True)
+        aside = folder / f".{result.replay_run_id}.parquet.partial"
+        pq.write_table(batch, aside)
+        with aside.open("rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(aside, folder / f"{result.replay_run_id}.parquet")
+
+
+def _epoch(partition: str) -> str:
+    """The UTC day of a report's partition: ``backtester+2025-12-11T00:00Z`` -> ``2025-12-11``."""
+    return partition.split("+", 1)[1][:10]

@@ -98,7 +98,9 @@ class TestRun:
         run_id = json.loads(result.stdout)["replay_run_id"]
         status = json.loads((tmp_path / run_id / "status.json").read_text())
         assert status["status"] == "complete"
-        assert (tmp_path / "operations.duckdb").is_file()
+        assert (
+            tmp_path / "operations" / "bot_slug=backtester" / "epoch=2025-12-11" / f"{run_id}.parquet"
+        ).is_file()
         assert f"run written to {tmp_path / run_id}" in result.stderr
 
     def test_rejected_config_exit_2(self, runner: CliRunner, tmp_path: Path) -> None:

@@ -63,26 +63,34 @@ def test_crash_leaves_nothing_that_looks_complete(result, tmp_path: Path, monkey
 
 
 def test_operations_topic(result, tmp_path: Path) -> None:
-    """Every report is on the topic table once, with its partition and retention; a
-    second run appends its own."""
+    """Every report is on the topic once, in its run's own file under the spec's
+    bot_slug+epoch partition, with its partition and retention; a second run adds its own
+    file and DuckDB reads both."""
     write_run(result, tmp_path)
     again = replay(CONFIG, now=NOW, archive=SAMPLE_ARCHIVE)
     write_run(again, tmp_path)
-    con = duckdb.connect(str(tmp_path / "operations.duckdb"), read_only=True)
+    folder = tmp_path / "operations" / "bot_slug=backtester" / "epoch=2025-12-11"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        f"{r.replay_run_id}.parquet" for r in (result, again)
+    )
+    con = duckdb.connect()
     rows = con.execute(
-        f"SELECT replay_run_id, count(*), count(DISTINCT report_id), min(partition), max(partition), "
-        f"min(retained_until), max(retained_until) FROM {output.TOPIC_TABLE} GROUP BY 1 ORDER BY 1"
+        "SELECT replay_run_id, count(*), count(DISTINCT report_id), min(partition), max(partition), "
+        "min(retained_until), max(retained_until), min(epoch), min(bot_slug) "
+        "FROM read_parquet(?, hive_partitioning = true) GROUP BY 1 ORDER BY 1",
+        [output.operations_glob(tmp_path)],
     ).fetchall()
-    stored = con.execute(
-        f"SELECT report FROM {output.TOPIC_TABLE} WHERE report_id = ?", [result.aggregate["report_id"]]
-    ).fetchone()[0]
     con.close()
     assert [r[0] for r in rows] == sorted([result.replay_run_id, again.replay_run_id])
-    for _, count, distinct, low, high, keep_low, keep_high in rows:
+    for _, count, distinct, low, high, keep_low, keep_high, epoch, slug in rows:
         assert count == distinct == len(result.reports)
         assert (low, high) == ("backtester+2025-12-11T00:00Z", "backtester+2025-12-11T00:00Z")
         assert (str(keep_low), str(keep_high)) == ("2026-12-11", "2026-12-11")  # window end + 1 year
-    assert json.loads(stored) == result.aggregate
+        assert (str(epoch), slug) == ("2025-12-11", "backtester")
+    table = output.read_operations(tmp_path, replay_run_id=result.replay_run_id)
+    stored = dict(zip(table["report_id"].to_pylist(), table["report"].to_pylist(), strict=True))
+    assert json.loads(stored[result.aggregate["report_id"]]) == result.aggregate
+    assert output.read_operations(tmp_path).num_rows == 2 * len(result.reports)
 
 
 def test_same_archive_and_config_give_the_same_bytes(result, tmp_path: Path) -> None:
@@ -126,7 +134,6 @@ def test_a_crash_after_publishing_can_be_retried(result, tmp_path: Path, monkeyp
     run_dir = write_run(result, tmp_path)
     assert json.loads((run_dir / "status.json").read_text())["status"] == "complete"
     assert not list(tmp_path.glob(".*.partial"))
-    con = duckdb.connect(str(tmp_path / "operations.duckdb"), read_only=True)
-    count = con.execute(f"SELECT count(*) FROM {output.TOPIC_TABLE}").fetchone()[0]
-    con.close()
-    assert count == len(result.reports)
+    table = output.read_operations(tmp_path)
+    assert table.num_rows == len(set(table["report_id"].to_pylist())) == len(result.reports)
+    assert not list((tmp_path / "operations").rglob(".*.partial"))
