@@ -9,9 +9,16 @@ backtester makes is one of these exceptions::
     │     BACKTESTER_UNKNOWN_STRATEGY         strategy not in the registry
     │     PARAMETER_CHANGE_REQUIRES_APPROVAL  more than 200 sweep variants
     │     BACKTESTER_INVALID_CONFIG           anything else the schema forbids (ours, see below)
-    └── ArchiveError
-          ├── ArchiveUnavailable       BACKTESTER_ARCHIVE_UNAVAILABLE: cannot be read at all
-          └── ImportRejected           one input file broke the contract; nothing of it imported
+    ├── ArchiveError
+    │     ├── ArchiveUnavailable       BACKTESTER_ARCHIVE_UNAVAILABLE: cannot be read at all
+    │     └── ImportRejected           one input file broke the contract; nothing of it imported
+    └── GovernanceError                the run registry says no (backtester.governance)
+          ├── RunRefused               a launch was suppressed: carries .code
+          │     KILL_SWITCH_ACTIVE            the kill switch is on
+          │     BACKTESTER_RUN_QUEUE_FULL     max_in_flight runs are already running
+          ├── RunIdTaken               an explicit replay_run_id is already registered
+          ├── UnknownRun / RunNotRunning   nothing to abort
+          └── RegistryUnavailable      the registry cannot be opened or written
 
 Warnings are not exceptions; they stay on the run's record as :class:`Notice` values
 (``BACKTESTER_WINDOW_CLAMPED``, ``BACKTESTER_LARGE_SWEEP``, and ours below).
@@ -42,11 +49,17 @@ __all__ = [
     "BacktesterError",
     "ConfigError",
     "EvidenceError",
+    "GovernanceError",
     "ImportRejected",
     "Notice",
     "Problem",
     "ReasonCode",
+    "RegistryUnavailable",
+    "RunIdTaken",
+    "RunNotRunning",
+    "RunRefused",
     "Severity",
+    "UnknownRun",
     "user_message",
 ]
 
@@ -213,3 +226,35 @@ class ImportRejected(ArchiveError):
     @classmethod
     def single(cls, path: str, line: int, field: str, message: str) -> ImportRejected:
         return cls([Problem(path, line, field, message)])
+
+
+class GovernanceError(BacktesterError):
+    """The run registry refused or could not do what was asked."""
+
+
+class RunRefused(GovernanceError):
+    """A launch was suppressed by governance (the kill switch, or a full run queue);
+    ``code`` is the reason code, and the refusal is on the registry as a ``refused`` row."""
+
+    def __init__(self, code: ReasonCode, message: str, *, replay_run_id: str) -> None:
+        self.code = code
+        self.message = message
+        self.replay_run_id = replay_run_id
+        super().__init__(f"{code}: {message}")
+
+
+class RunIdTaken(GovernanceError):
+    """An explicit ``replay_run_id`` (the idempotency key) is already registered."""
+
+
+class UnknownRun(GovernanceError):
+    """No run of that ``replay_run_id`` is registered."""
+
+
+class RunNotRunning(GovernanceError):
+    """The run is registered but not running (finished, aborted, interrupted, refused)."""
+
+
+class RegistryUnavailable(GovernanceError):
+    """The run registry cannot be opened, read or written (a bad location, a database
+    server that does not answer): no run is launched without it."""

@@ -4,7 +4,13 @@ up books around real Polymarket ids); real recorded data is read from
 
 from __future__ import annotations
 
+import glob
+import itertools
 import json
+import os
+import shutil
+import subprocess
+import tempfile
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -108,3 +114,71 @@ def snapshot(store: Archive) -> tuple[str, dict[str, int], int]:
     info = store.info()
     files = sum(info["files_imported"].values())
     return info["content_sha256"], info["counts"], files
+
+
+# ------------------------------------------------------------------ PostgreSQL
+
+_PG_SKIP = "PostgreSQL is not installed here (scripts/setup-tests.sh installs Debian's postgresql)"
+
+
+def _pg_bindir() -> Path | None:
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).resolve().parent
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    return Path(candidates[-1]).parent if candidates else None
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterable[str]:
+    """A throwaway PostgreSQL server for the session, listening only on a Unix socket in
+    a temp folder (no TCP port); its URL, to which a test adds a database name. Skipped
+    only where PostgreSQL is not installed; a server that is installed but will not start
+    fails the tests that need it, with its log."""
+    bindir = _pg_bindir()
+    if bindir is None:
+        pytest.skip(_PG_SKIP)
+    root = Path(tempfile.mkdtemp(prefix="bt-pg-"))  # short: a socket path holds 107 bytes
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root: run it as its own user
+        shutil.chown(root, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    data = root / "data"
+
+    def pg(*args: str | Path) -> None:
+        done = subprocess.run([*as_user, *map(str, args)], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            log = (root / "server.log").read_text() if (root / "server.log").exists() else ""
+            pytest.fail(f"PostgreSQL: {' '.join(map(str, args))} failed:\n{done.stdout}{done.stderr}{log}")
+
+    pg(bindir / "initdb", "-D", data, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync")
+    options = f"-k {root} -c listen_addresses='' -c fsync=off -c max_connections=200"
+    pg(bindir / "pg_ctl", "-D", data, "-w", "-t", "60", "-l", root / "server.log", "-o", options, "start")
+    try:
+        yield f"postgresql://postgres@/postgres?host={root}"
+    finally:
+        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True, check=False)  # fmt: skip
+        shutil.rmtree(root, ignore_errors=True)
+
+
+_DATABASES = itertools.count(1)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> str:
+    """A new, empty database on the session's PostgreSQL server."""
+    import psycopg  # noqa: PLC0415
+
+    name = f"bt_{os.getpid()}_{next(_DATABASES)}"
+    with psycopg.connect(postgres_server, autocommit=True) as con:
+        con.execute(f"CREATE DATABASE {name}")
+    return postgres_server.replace("/postgres?", f"/{name}?")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def registry_location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new, empty run registry on each backend: a SQLite file, a PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "registry.sqlite3")
+    return request.getfixturevalue("postgres_url")
