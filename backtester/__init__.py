@@ -2,7 +2,15 @@
 
 Replays archived Polymarket market data and bot reports through a strategy under test,
 in replay mode only; it never signs an order or touches the live CLOB.
+
+``backtester.runs`` is both the ``runs`` stage (``backtester.runs.engine``, ...) and,
+called, the run registry as a DataFrame (``backtester.runs(status="running")``, see
+:func:`backtester.api.runs`): the module is made callable below, so neither hides the
+other.
 """
+
+import sys as _sys
+import types as _types
 
 from backtester.api import (
     archive_info,
@@ -54,6 +62,18 @@ __all__ = [
     "make_evidence",
     "resolve_now",
     "run",
+    "runs",
     "validate_config",
     "verify_evidence",
 ]
+
+
+class _CallableRuns(_types.ModuleType):
+    """The ``backtester.runs`` stage, which called lists the run registry."""
+
+    def __call__(self, **options):  # type: ignore[no-untyped-def]
+        return _sys.modules["backtester.api"].runs(**options)
+
+
+_sys.modules["backtester.runs"].__class__ = _CallableRuns
+globals()["runs"] = _sys.modules["backtester.runs"]

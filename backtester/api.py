@@ -12,14 +12,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+
 from backtester.archive import Archive, ImportOutcome
 from backtester.archive.adapters import conversions_for
 from backtester.config import ResolvedRun, RunConfig, StrategyCatalog, parse_time_expr, resolve_config
-from backtester.runs import ReplayResult, replay, write_run
+from backtester.governance import Registry, govern, runs_frame
+from backtester.runs import ReplayResult, check_run_id, new_run_id, replay, write_run
 from backtester.strategies import default_registry
 
 __all__ = [
-    "archive_info", "export_archive", "import_files", "make_evidence", "resolve_now", "run",
+    "archive_info", "export_archive", "import_files", "make_evidence", "resolve_now", "run", "runs",
     "validate_config", "verify_evidence",
 ]  # fmt: skip
 
@@ -127,6 +130,9 @@ def run(
     progress: bool | None = None,
     run_id: str | None = None,
     hash_archive: bool = False,
+    registry: str | Path | None = None,
+    max_in_flight: int | None = None,
+    archive_timeout_ms: int | None = None,
 ) -> ReplayResult:
     """Replay a run config over an archive (spec section 9); with ``out``, also write the
     run to ``<out>/<replay_run_id>/`` and the operations topic ``<out>/operations/``
@@ -135,10 +141,22 @@ def run(
     :mod:`backtester.runs.sweep`); ``progress``: a tqdm bar (default: when stderr is a
     terminal); ``run_id``: the run's id (default: a new ``replay_<ULID>``);
     ``hash_archive``: record the content hash of the archive read
-    (``summary()["archive_content_sha256"]``; it reads every row, so it is off by default).
+    (``summary()["archive_content_sha256"]``; it reads every row of the archive, so it is off by default).
 
-    Raises :class:`~backtester.errors.ConfigError` for a rejected config. An archive that
-    cannot be read, or holds no market data for the window, gives a result with
+    Every run is governed (:mod:`backtester.governance`): admitted in the run registry
+    (``registry``, default ``$BACKTESTER_REGISTRY`` or the embedded SQLite file) with at
+    most ``max_in_flight`` (default 5) in flight, heartbeating while it replays,
+    abortable by ``backtester abort`` (it stops at the next tick boundary), its end
+    recorded with the counts of its aggregate report. Each archive read must answer
+    within ``archive_timeout_ms`` (default the spec's 300 000 ms) or the run aborts as
+    stalled.
+
+    Raises :class:`~backtester.errors.ConfigError` for a rejected config (nothing is
+    registered), :class:`~backtester.errors.RunRefused` when governance suppresses the
+    launch (``KILL_SWITCH_ACTIVE``, ``BACKTESTER_RUN_QUEUE_FULL``; recorded as
+    ``refused``), :class:`~backtester.errors.RunIdTaken` for an explicit ``run_id``
+    already registered. An archive that cannot be read, holds no market data for the
+    window or stalls, and a run aborted by an operator, give a result with
     ``status == "aborted"`` and the abort report, never one that looks complete.
 
     >>> from backtester.sample import SAMPLE_ARCHIVE
@@ -146,13 +164,41 @@ def run(
     >>> result.status, result.variants[0].ticks_skipped, result.variants[0].phantom_arbs
     ('complete', 0, 8)
     """
-    result = replay(
-        config, now=resolve_now(now), archive=archive, workers=workers, progress=progress, run_id=run_id,
-        hash_archive=hash_archive,
-    )  # fmt: skip
-    if out is not None:
-        result.run_dir = write_run(result, out)
+    clock = resolve_now(now)
+    resolved = validate_config(config, now=clock)
+    run_id = check_run_id(run_id) if run_id else new_run_id()
+    where = str(Path(out).resolve() / run_id) if out is not None else None
+    location = str(Path(archive).resolve()) if archive is not None else None
+    launch = govern(resolved, run_id, kind="run", registry=registry, limit=max_in_flight, out_path=where,
+                    archive=location)  # fmt: skip
+    with launch:
+        result = replay(
+            resolved, now=clock, archive=archive, workers=workers, progress=progress, run_id=run_id,
+            hash_archive=hash_archive, stop=launch.stop, archive_timeout_ms=archive_timeout_ms,
+        )  # fmt: skip
+        if out is not None:
+            result.run_dir = write_run(result, out)
+        launch.finish_run(result.status, result.aggregate, abort=result.abort_report)
     return result
+
+
+def runs(
+    *, status: str | None = None, registry: str | Path | None = None, limit: int | None = None
+) -> pd.DataFrame:
+    """The run registry as a DataFrame, newest first: one row per run (status, strategy,
+    variants, who launched it, when it started, heartbeated and ended, why it ended,
+    where its output is, and the counts of its aggregate report; money as exact
+    ``Decimal``, times as UTC ``Timestamp``). Runs whose process is gone are marked
+    ``interrupted`` first. ``status`` keeps one status (``running``, ``complete``,
+    ``aborted``, ``failed``, ``interrupted``, ``refused``).
+
+    >>> import tempfile
+    >>> runs(registry=Path(tempfile.mkdtemp()) / "registry.sqlite3").empty
+    True
+    """
+    with Registry(registry) as store:
+        store.reap()
+        return runs_frame(store.runs(status=status, limit=limit))
 
 
 def make_evidence(
@@ -163,17 +209,24 @@ def make_evidence(
     archive: str | Path | None = None,
     now: datetime | str | None = None,
     timeout_s: int = 900,
+    run_id: str | None = None,
+    registry: str | Path | None = None,
+    max_in_flight: int | None = None,
+    archive_timeout_ms: int | None = None,
 ) -> Bundle:
     """Execute a template notebook headless on ``config`` into an audit evidence bundle
     ``<out>/<replay_run_id>/`` (see :mod:`backtester.evidence.bundle`). A rejected config
     raises :class:`~backtester.errors.ConfigError` before any work; a template that fails
     gives a bundle whose ``status`` is ``failed``, as does a cell that runs longer than
-    ``timeout_s`` seconds (a hung kernel fails the bundle instead of waiting forever)."""
+    ``timeout_s`` seconds (a hung kernel fails the bundle instead of waiting forever).
+    The bundle is a governed launch, like :func:`run` (``registry``, ``max_in_flight``,
+    ``run_id``, ``archive_timeout_ms`` as there)."""
     from backtester.evidence.bundle import make_evidence as make  # noqa: PLC0415 - plotly/papermill only when needed
 
     return make(
-        config, now=resolve_now(now), out=out, template=template, archive=archive, timeout_s=timeout_s
-    )
+        config, now=resolve_now(now), out=out, template=template, archive=archive, timeout_s=timeout_s,
+        run_id=run_id, registry=registry, max_in_flight=max_in_flight, archive_timeout_ms=archive_timeout_ms,
+    )  # fmt: skip
 
 
 def verify_evidence(path: str | Path) -> list[str]:

@@ -1,17 +1,24 @@
 """The ``backtester`` command: a thin driver over :mod:`backtester.api`.
 
-Exit codes: 0 success; 2 rejected input (a config with its reason code, or an import
-file with ``file:line: field: message``), or a bundle that does not verify; 3 archive
-unavailable (``BACKTESTER_ARCHIVE_UNAVAILABLE``; ``evidence`` still writes a complete
-bundle whose report says the run aborted, and prints its path); 4 an evidence template
-failed or was interrupted (its bundle is marked failed); 1 anything unexpected.
+Exit codes: 0 success; 2 rejected input (a config with its reason code, an import file
+with ``file:line: field: message``, a ``--replay-run-id`` already registered, an abort
+of a run that is not running), or a bundle that does not verify; 3 the run aborted
+(``BACKTESTER_ARCHIVE_UNAVAILABLE``, or ``BACKTESTER_RUN_ABORTED`` by an operator;
+``evidence`` still writes a complete bundle whose report says the run aborted, and
+prints its path); 4 an evidence template failed or was interrupted (its bundle is
+marked failed); 75 (EX_TEMPFAIL, try again later) a launch refused by governance
+(``KILL_SWITCH_ACTIVE``, ``BACKTESTER_RUN_QUEUE_FULL``) or a registry that cannot be
+reached; 1 anything unexpected (and ``abort --wait`` when the run is still running).
 """
 
 from __future__ import annotations
 
 import json
+import signal
 import sys
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
@@ -20,14 +27,27 @@ import click
 
 from backtester import api
 from backtester.archive.adapters import FORMATS
-from backtester.errors import ArchiveError, ArchiveUnavailable, ConfigError, EvidenceError, ImportRejected
+from backtester.config import format_ms
+from backtester.errors import (
+    ArchiveError,
+    ArchiveUnavailable,
+    ConfigError,
+    EvidenceError,
+    GovernanceError,
+    ImportRejected,
+    RegistryUnavailable,
+    RunRefused,
+    user_message,
+)
+from backtester.governance import STATUSES, Registry, RunRecord, Who, stop_all
 from backtester.sample import LIVE_TRAIL, REAL_DATA, SAMPLE_ARCHIVE, build_sample
 
 __all__ = ["main"]
 
 EXIT_REJECTED = 2
-EXIT_ARCHIVE_UNAVAILABLE = 3
+EXIT_ABORTED = 3
 EXIT_FAILED = 4
+EXIT_TEMPFAIL = 75  # EX_TEMPFAIL (sysexits.h): refused for now, try again later
 
 _ARCHIVE = click.option(
     "--archive",
@@ -54,10 +74,71 @@ def _exit_codes() -> Iterator[None]:
         yield
     except (ConfigError, ImportRejected, EvidenceError) as exc:
         _fail(str(exc), EXIT_REJECTED)
+    except RunRefused as exc:
+        _fail(_refusal(exc), EXIT_TEMPFAIL)
+    except RegistryUnavailable as exc:
+        _fail(f"{exc}; nothing was launched", EXIT_TEMPFAIL)
+    except GovernanceError as exc:
+        _fail(str(exc), EXIT_REJECTED)
     except ArchiveUnavailable as exc:
-        _fail(str(exc), EXIT_ARCHIVE_UNAVAILABLE)
+        _fail(str(exc), EXIT_ABORTED)
     except ArchiveError as exc:
         _fail(str(exc), EXIT_REJECTED)
+
+
+def _refusal(exc: RunRefused) -> str:
+    """The code, its severity and user-facing message (spec section 14), and why."""
+    message = user_message(exc.code)
+    told = f" {message}" if message else ""
+    return (
+        f"{exc.code} ({exc.code.severity}):{told} {exc.message} (run {exc.replay_run_id} recorded as refused)"
+    )
+
+
+_REGISTRY = click.option(
+    "--registry",
+    default=None,
+    help="The run registry: a SQLite file, sqlite:///PATH or postgresql://... "
+    "[default: $BACKTESTER_REGISTRY, else $XDG_STATE_HOME/backtester/registry.sqlite3].",
+)
+
+
+def _governed(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options every governed launch (run, evidence) takes."""
+    for option in reversed(
+        (
+            _REGISTRY,
+            click.option("--replay-run-id", "run_id", default=None,
+                         help="The run's id, the idempotency key [default: a new replay_<ULID>]."),
+            click.option("--max-in-flight", type=click.IntRange(min=1), default=None,
+                         help="Runs in flight beyond which a launch is refused "
+                         "[default: $BACKTESTER_MAX_IN_FLIGHT, else 5]."),
+            click.option("--archive-timeout-ms", type=click.IntRange(min=1), default=None,
+                         help="Per-call archive timeout; a read that does not answer aborts the run "
+                         "as stalled [default: $BACKTESTER_ARCHIVE_TIMEOUT_MS, else 300000]."),
+        )
+    ):  # fmt: skip
+        command = option(command)
+    return command
+
+
+@contextmanager
+def _sigterm_stops() -> Iterator[None]:
+    """The first SIGTERM asks the run to stop at its next tick boundary (it ends aborted,
+    its report written); a second one ends the process at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminated(signum: int, _frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        stop_all(f"terminated by signal {signum} (SIGTERM)")
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @click.group()
@@ -144,18 +225,31 @@ def archive_export(archive: Path | None, out: Path) -> None:
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Worker processes for a sweep's variants [default: one per core].")  # fmt: skip
 @click.option("--progress/--no-progress", default=None, help="A progress bar [default: on a terminal].")
+@_governed
 def run_cmd(  # noqa: PLR0917 - click passes every option by position
     config_path: Path, archive: Path | None, now: str | None, out: Path | None, workers: int | None,
-    progress: bool | None,
+    progress: bool | None, registry: str | None, run_id: str | None, max_in_flight: int | None,
+    archive_timeout_ms: int | None,
 ) -> None:  # fmt: skip
     """Replay the run config over the archive and print the run's summary as JSON: its
-    BACKTESTER_REPLAY_COMPLETE report, the live bot's outcome and how the decisions compare."""
+    BACKTESTER_REPLAY_COMPLETE report, the live bot's outcome and how the decisions compare.
+
+    The run is governed: admitted in the run registry (refused, exit 75, while the kill
+    switch is on or 5 runs are in flight), abortable with `backtester abort`, and
+    stopped at its next tick boundary by a first SIGTERM."""
     try:
         clock = api.resolve_now(now)
     except ValueError as exc:
         _fail(f"--now: {exc}", EXIT_REJECTED)
-    with _exit_codes():
-        result = api.run(config_path, archive=archive, now=clock, out=out, workers=workers, progress=progress)
+    try:
+        with _exit_codes(), _sigterm_stops():
+            result = api.run(
+                config_path, archive=archive, now=clock, out=out, workers=workers, progress=progress,
+                run_id=run_id, registry=registry, max_in_flight=max_in_flight,
+                archive_timeout_ms=archive_timeout_ms,
+            )  # fmt: skip
+    except ValueError as exc:  # a --replay-run-id that cannot name a folder
+        _fail(str(exc), EXIT_REJECTED)
     summary = result.summary()
     for notice in summary["notices"]:
         click.echo(f"{notice['severity']} {notice['code']}: {notice['detail']}", err=True)
@@ -164,7 +258,7 @@ def run_cmd(  # noqa: PLR0917 - click passes every option by position
         click.echo(f"run written to {result.run_dir}", err=True)
     if result.abort_report is not None:
         abort = result.abort_report
-        _fail(f"{abort['event_type']}: {abort['reason']}", EXIT_ARCHIVE_UNAVAILABLE)
+        _fail(f"{abort['event_type']}: {abort['reason']}", EXIT_ABORTED)
 
 
 @main.group("evidence", invoke_without_command=True)
@@ -176,10 +270,12 @@ def run_cmd(  # noqa: PLR0917 - click passes every option by position
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Bundles go to OUT/<run id>/.")
 @click.option("--timeout", "timeout_s", type=click.IntRange(min=1), default=900, show_default=True,
               help="Seconds one template cell may run before the bundle fails (a hung kernel).")  # fmt: skip
+@_governed
 @click.pass_context
 def evidence_cmd(  # noqa: PLR0917 - click passes every option by position
     ctx: click.Context, config_path: Path | None, template: str, archive: Path | None, now: str | None,
-    out: Path | None, timeout_s: int,
+    out: Path | None, timeout_s: int, registry: str | None, run_id: str | None, max_in_flight: int | None,
+    archive_timeout_ms: int | None,
 ) -> None:  # fmt: skip
     """Make an audit evidence bundle: the template notebook executed headless on the run
     config, its HTML report, the run's reports and a manifest; prints the report's path.
@@ -196,8 +292,12 @@ def evidence_cmd(  # noqa: PLR0917 - click passes every option by position
     try:
         with _exit_codes():
             bundle = api.make_evidence(
-                config_path, out=out, template=template, archive=archive, now=clock, timeout_s=timeout_s
-            )
+                config_path, out=out, template=template, archive=archive, now=clock, timeout_s=timeout_s,
+                run_id=run_id, registry=registry, max_in_flight=max_in_flight,
+                archive_timeout_ms=archive_timeout_ms,
+            )  # fmt: skip
+    except ValueError as exc:  # a --replay-run-id that cannot name a folder
+        _fail(str(exc), EXIT_REJECTED)
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the bundle is sealed as failed
         where = getattr(exc, "bundle_path", None)
         sealed = f"; evidence bundle {where} sealed as failed" if where else ""
@@ -210,7 +310,7 @@ def evidence_cmd(  # noqa: PLR0917 - click passes every option by position
     click.echo(str(bundle.report))
     if bundle.run_status == "aborted":
         abort = bundle.abort or {}
-        _fail(f"the run aborted: {abort.get('event_type')}: {abort.get('reason')}", EXIT_ARCHIVE_UNAVAILABLE)
+        _fail(f"the run aborted: {abort.get('event_type')}: {abort.get('reason')}", EXIT_ABORTED)
 
 
 @evidence_cmd.command("verify")
@@ -230,6 +330,119 @@ def evidence_verify(path: Path, require_run_complete: bool) -> None:
     click.echo(f"{path}: verified (the run: {run_status})")
     if require_run_complete and run_status != "complete":
         _fail(f"the run did not complete: {run_status}", EXIT_REJECTED)
+
+
+@main.command("killswitch")
+@click.argument("action", type=click.Choice(["on", "off", "status"]))
+@click.option("--reason", default=None, help="Why (recorded with who and when).")
+@_REGISTRY
+@click.option("--json", "as_json", is_flag=True, help="Print the kill switch as JSON.")
+def killswitch_cmd(action: str, reason: str | None, registry: str | None, as_json: bool) -> None:
+    """Turn the kill switch on or off, or show it. While it is on, every new launch (run,
+    sweep, evidence) is refused with KILL_SWITCH_ACTIVE (exit 75); runs already in
+    progress continue to completion."""
+    with _exit_codes(), Registry(registry) as store:
+        store.reap()
+        if action == "status":
+            switch = store.kill_switch()
+        else:
+            switch = store.set_kill_switch(action == "on", who=Who.me(), reason=reason)
+        running = len(store.runs(status="running"))
+    if as_json:
+        _emit({**switch.as_dict(), "runs_in_flight": running, "registry": store.shown})
+        return
+    click.echo(f"kill switch {switch} ({running} run(s) in flight; registry {store.shown})")
+
+
+@main.command("abort")
+@click.option("--replay-run-id", "run_id", required=True, help="The run to stop.")
+@click.option("--reason", default=None, help="Why (recorded with who and when).")
+@_REGISTRY
+@click.option("--wait", "wait_s", type=click.FloatRange(min=0), default=30, show_default=True,
+              help="Seconds to wait for the run to end (0: only record the request).")  # fmt: skip
+def abort_cmd(run_id: str, reason: str | None, registry: str | None, wait_s: float) -> None:
+    """Abort a running replay (the spec runbook's manual override): it stops at its next
+    tick boundary and ends aborted, with its aborted OperationsReport written. Exit 2 for
+    an unknown or finished run; 1 if it is still running after --wait."""
+    with _exit_codes(), Registry(registry) as store:
+        store.request_abort(run_id, who=Who.me(), reason=reason)
+        click.echo(f"abort of {run_id} requested; the run stops at its next tick boundary", err=True)
+        asked = time.monotonic()
+        record = store.run(run_id)
+        while record is not None and record.status == "running" and time.monotonic() - asked < wait_s:
+            time.sleep(0.1)
+            store.reap()
+            record = store.run(run_id)
+    if record is not None and record.status == "running":
+        if wait_s:
+            _fail(f"{run_id} is still running after {wait_s:g} s; the request stands", 1)
+        return
+    assert record is not None
+    took = time.monotonic() - asked
+    click.echo(f"{run_id} ended {record.status} {took:.2f} s after the request: {record.reason}")
+
+
+@main.group("runs")
+def runs_group() -> None:
+    """The run registry: what ran, what runs, what was refused."""
+
+
+@runs_group.command("list")
+@click.option("--status", type=click.Choice(STATUSES), default=None, help="Only runs of this status.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many (newest first).")
+@_REGISTRY
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
+def runs_list(status: str | None, limit: int | None, registry: str | None, as_json: bool) -> None:
+    """List runs, newest first (runs whose process is gone are marked interrupted first)."""
+    with _exit_codes(), Registry(registry) as store:
+        store.reap()
+        records = store.runs(status=status, limit=limit)
+    if as_json:
+        _emit([record.as_dict() for record in records])
+        return
+    header = f"{'replay_run_id':<34} {'status':<11} {'kind':<8} {'strategy':<17} {'var':>3} {'started':<24} "
+    click.echo(header + f"{'took':>9}  {'launched by':<24} why")
+    for r in records:
+        took = f"{r.duration_ms / 1000:.1f} s" if r.duration_ms is not None else "-"
+        why = f"{r.reason_code}: {r.reason}" if r.reason_code else (r.reason or "")
+        click.echo(
+            f"{r.replay_run_id:<34} {r.status:<11} {r.kind:<8} {r.strategy or '-':<17} {r.variants or 0:>3} "
+            f"{format_ms(r.started_ms):<24} {took:>9}  {f'{r.launched_by}@{r.host}':<24} {why[:80]}"
+        )
+
+
+@runs_group.command("show")
+@click.argument("run_id")
+@_REGISTRY
+@click.option("--json", "as_json", is_flag=True, help="Print the run as JSON.")
+def runs_show(run_id: str, registry: str | None, as_json: bool) -> None:
+    """One run: config hash, who and where, its status history, the counts of its
+    aggregate report, and where its output lives."""
+    with _exit_codes(), Registry(registry) as store:
+        store.reap()
+        record = store.run(run_id)
+    if record is None:
+        _fail(f"no run {run_id} in the registry {store.shown}", EXIT_REJECTED)
+    if as_json:
+        _emit(record.as_dict())
+        return
+    _show(record)
+
+
+def _show(record: RunRecord) -> None:
+    shown = record.as_dict()
+    history = shown.pop("history")
+    variants = shown.pop("variant_results")
+    for key, value in shown.items():
+        if value is not None:
+            click.echo(f"{key:<24} {value}")
+    for variant in variants or []:
+        click.echo(f"{'variant':<24} {json.dumps(variant, sort_keys=True)}")
+    click.echo("history")
+    for event in history:
+        by = f" by {event['by']}" if event["by"] else ""
+        detail = f": {event['detail']}" if event["detail"] else ""
+        click.echo(f"  {event['at']}  {event['status']}{by}{detail}")
 
 
 @main.group()

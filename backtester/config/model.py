@@ -11,6 +11,7 @@ than config, and the seam keeps the import direction one way.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -28,6 +29,7 @@ from backtester.errors import ConfigError, Notice, ReasonCode
 
 __all__ = [
     "config_from_json",
+    "config_sha256",
     "read_config_text",
     "SWEEP_HARD_LIMIT",
     "SWEEP_WARN_LIMIT",
@@ -152,6 +154,12 @@ class ResolvedRun:
     def is_sweep(self) -> bool:
         return bool(self.config.parameter_sweep)
 
+    @property
+    def sha256(self) -> str:
+        """The sha256 of the resolved config (:func:`config_sha256` of :meth:`as_dict`): what
+        the run registry and an evidence manifest record as the run's config hash."""
+        return config_sha256(self.as_dict())
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready view, for the run record and the CLI."""
         return {
@@ -177,6 +185,15 @@ class ResolvedRun:
             "simulation": self.config.simulation.model_dump(mode="json"),
             "notices": [n.as_dict() for n in self.notices],
         }
+
+
+def config_sha256(config: Any) -> str:
+    """sha256 of a config's canonical JSON (sorted keys).
+
+    >>> config_sha256({"b": 1, "a": "x"}) == config_sha256({"a": "x", "b": 1})
+    True
+    """
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _text(value: str | datetime) -> str:

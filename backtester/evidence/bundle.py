@@ -57,14 +57,17 @@ from types import ModuleType
 from typing import Any
 
 from backtester.archive import Archive
+from backtester.archive.deadline import ARCHIVE_TIMEOUT_ENV, call_with_deadline
+from backtester.archive.deadline import archive_timeout_ms as archive_timeout
 from backtester.archive.store import default_archive_location
-from backtester.config import RunConfig, config_from_json, read_config_text, resolve_config
+from backtester.config import RunConfig, config_from_json, config_sha256, read_config_text, resolve_config
 from backtester.errors import ArchiveUnavailable, EvidenceError
 from backtester.evidence.html import write_report
 from backtester.evidence.kernels import local_kernel_manager
 from backtester.evidence.notebook_html import export_notebook_html
+from backtester.governance import ADMITTED_ENV, REGISTRY_ENV, Launch, govern
 from backtester.runs.output import run_files
-from backtester.runs.replay import new_run_id
+from backtester.runs.replay import check_run_id, new_run_id
 from backtester.strategies.registry import default_registry
 
 __all__ = [
@@ -155,9 +158,21 @@ def make_evidence(
     template: str | Path = "sweep",
     archive: str | Path | None = None,
     timeout_s: int = 900,
+    run_id: str | None = None,
+    registry: str | Path | None = None,
+    max_in_flight: int | None = None,
+    archive_timeout_ms: int | None = None,
 ) -> Bundle:
     """Execute ``template`` (``"single"``, ``"sweep"`` or a notebook path) on ``config``
-    into a bundle under ``out`` (see the module docstring)."""
+    into a bundle under ``out`` (see the module docstring).
+
+    The bundle is a governed launch (:func:`backtester.governance.govern`, kind
+    ``evidence``): admitted before any work (a refusal raises
+    :class:`~backtester.errors.RunRefused` and writes nothing), heartbeating while the
+    template runs, abortable (the run in the kernel attaches to the admitted run and
+    stops at its next tick boundary), and ended in the registry as the bundle ends:
+    ``complete`` or ``aborted`` as the run did, ``failed`` when the template failed,
+    ``interrupted`` on Ctrl-C or SIGTERM."""
     import papermill  # noqa: PLC0415 - imports a kernel client stack; only evidence needs it
 
     started = _now()
@@ -182,8 +197,8 @@ def make_evidence(
         raise EvidenceError(msg)
     # Absolute paths: the kernel runs in the repository, not in the caller's folder.
     location = (Path(archive) if archive is not None else default_archive_location()).resolve()
-    archive_sha256 = _archive_hash(location)
-    run_id = new_run_id()
+    timeout = archive_timeout(archive_timeout_ms)
+    run_id = check_run_id(run_id) if run_id else new_run_id()
     root = Path(out).resolve()
     final = root / run_id
     if root.exists() and not root.is_dir():
@@ -192,6 +207,25 @@ def make_evidence(
     if final.exists():
         msg = f"{final} already exists: a run id is written once"
         raise EvidenceError(msg)
+    launch = govern(
+        run, run_id, kind="evidence", registry=registry, limit=max_in_flight, out_path=str(final),
+        archive=str(location),
+    )  # fmt: skip
+    with launch:
+        return _make(
+            papermill, launch, run=run, notebook=notebook, location=location, root=root, now=now,
+            timeout=timeout, timeout_s=timeout_s, raw=raw, started=started,
+        )  # fmt: skip
+
+
+def _make(
+    papermill: ModuleType, launch: Launch, *, run: Any, notebook: Path, location: Path, root: Path,
+    now: datetime, timeout: int, timeout_s: int, raw: str, started: str,
+) -> Bundle:  # fmt: skip
+    """Make the bundle of an admitted run, and record its end in the registry."""
+    run_id = launch.replay_run_id
+    final = root / run_id
+    archive_sha256 = _archive_hash(location, timeout)
     staging = root / f".{run_id}.partial"
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -204,9 +238,10 @@ def make_evidence(
         "run_id": run_id,
     }  # fmt: skip
     facts = _Facts(run, run_id, notebook, location, archive_sha256, staging, parameters, started)
+    env = {REGISTRY_ENV: launch.location, ADMITTED_ENV: run_id, ARCHIVE_TIMEOUT_ENV: str(timeout)}
     with _sigterm_raises():
         try:
-            status, error = _execute(papermill, notebook, staging, parameters, timeout_s)
+            status, error = _execute(papermill, notebook, staging, parameters, timeout_s, env=env)
             summary = _summary(staging)
             read = summary.get("archive_content_sha256")
             if status == "complete" and read is not None and read != archive_sha256:
@@ -219,13 +254,21 @@ def make_evidence(
                 _seal(staging, final, _manifest(facts, _summary(staging), status="failed", error=reason))
             exc.bundle_path = final  # type: ignore[attr-defined]  # for the CLI's message
             raise
+    if status != "complete":
+        launch.finish("failed", reason=error, out_path=str(final))
+    else:
+        launch.finish_run(
+            summary.get("status") or "failed", summary.get("aggregate_report"), abort=summary.get("abort"),
+            out_path=str(final),
+        )  # fmt: skip
     notices = tuple(summary.get("notices") or (n.as_dict() for n in run.notices))
     return Bundle(final, status, run_id, summary.get("status"), error, notices, summary.get("abort"))
 
 
 def _execute(
-    papermill: ModuleType, notebook: Path, staging: Path, parameters: dict[str, str], timeout_s: int
-) -> tuple[str, str | None]:
+    papermill: ModuleType, notebook: Path, staging: Path, parameters: dict[str, str], timeout_s: int, *,
+    env: dict[str, str],
+) -> tuple[str, str | None]:  # fmt: skip
     """Run the template into ``staging`` and export it as HTML: (status, error)."""
     status, error = "complete", None
     with tempfile.TemporaryDirectory(prefix="bt-kernel-") as sockets:
@@ -233,7 +276,7 @@ def _execute(
             papermill.execute_notebook(
                 str(notebook), str(staging / "notebook.ipynb"), parameters=parameters, kernel_name=KERNEL,
                 progress_bar=False, log_output=False, execution_timeout=timeout_s, cwd=str(_REPO),
-                kernel_manager_class=local_kernel_manager(Path(sockets)),
+                kernel_manager_class=local_kernel_manager(Path(sockets), env=env),
             )  # fmt: skip
         except Exception as exc:  # any failure of the template makes a failed bundle
             status, error = "failed", f"{type(exc).__name__}: {exc}"
@@ -319,7 +362,7 @@ def _manifest(facts: _Facts, summary: dict[str, Any], *, status: str, error: str
         "replay_run_id": facts.run_id,
         "template": {"name": notebook.name, "sha256": _sha256(notebook.read_bytes())},
         "config": run.as_dict(),
-        "config_sha256": _config_sha256(run.as_dict()),
+        "config_sha256": run.sha256,
         "archive": {
             "location": str(facts.location),
             "content_sha256": summary.get("archive_content_sha256"),  # None: the run read none
@@ -378,10 +421,6 @@ def _seal(staging: Path, final: Path, manifest: dict[str, Any]) -> None:
     staging.rename(final)
 
 
-def _config_sha256(config: Any) -> str:
-    return _sha256(json.dumps(config, sort_keys=True, default=str).encode())
-
-
 def verify(path: str | Path) -> list[str]:
     """Problems found re-hashing a bundle against its manifest (empty: it verifies).
 
@@ -409,7 +448,7 @@ def verify(path: str | Path) -> list[str]:
         problems.append(f"status is {manifest.get('status')!r}: {manifest.get('error')}")
     else:
         problems += [f"{name}: missing from a complete bundle" for name in REQUIRED if name not in recorded]
-    if manifest.get("config_sha256") != _config_sha256(manifest.get("config")):
+    if manifest.get("config_sha256") != config_sha256(manifest.get("config")):
         problems.append("manifest: the recorded config does not hash to its config_sha256")
     actual, odd = _files(folder)
     problems += [f"{name}: not a regular file" for name in odd]
@@ -431,12 +470,18 @@ def _config_text(config: str | Path | Mapping[str, Any] | RunConfig) -> str:
     return read_config_text(config)
 
 
-def _archive_hash(location: Path) -> str | None:
-    try:
+def _archive_hash(location: Path, timeout_ms: int) -> str | None:
+    """The archive's content hash when the bundle begins, each read bounded by the
+    per-call timeout; None if it cannot be read (the run itself will abort and say why)."""
+
+    def content() -> str:
         with Archive.open(location, read_only=True) as store:
             return store.content_hash()
+
+    try:
+        return call_with_deadline("hashing the archive", content, timeout_ms=timeout_ms)
     except ArchiveUnavailable:
-        return None  # the run itself will abort and say why
+        return None
 
 
 def _hashes(folder: Path) -> dict[str, str]:

@@ -8,7 +8,10 @@ sockets allowed) can still execute notebooks.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from jupyter_client.manager import AsyncKernelManager, KernelManager
 from traitlets import default
@@ -16,12 +19,21 @@ from traitlets import default
 __all__ = ["local_kernel_manager"]
 
 
-def local_kernel_manager(folder: Path, *, asynchronous: bool = True) -> type:
+def local_kernel_manager(
+    folder: Path, *, asynchronous: bool = True, env: Mapping[str, str] | None = None
+) -> type:
     """A kernel manager class whose kernels use Unix sockets in ``folder`` (keep its
-    path short: a Unix socket path holds at most 107 bytes)."""
+    path short: a Unix socket path holds at most 107 bytes); ``env`` is added to the
+    kernel's environment (asynchronous managers, as papermill's)."""
     base = AsyncKernelManager if asynchronous else KernelManager
+    extra = dict(env or {})
 
     class LocalKernelManager(base):  # type: ignore[misc, valid-type]
+        async def _async_pre_start_kernel(self, **kw: Any) -> Any:
+            if extra:
+                kw["env"] = {**os.environ, **kw.get("env", {}), **extra}
+            return await super()._async_pre_start_kernel(**kw)
+
         @default("transport")
         def _transport(self) -> str:
             return "ipc"

@@ -469,21 +469,23 @@ class Registry:
             raise RegistryUnavailable(msg) from None
 
     def _prepare(self) -> None:
+        """Create the tables on first use (under the write lock, so concurrent first uses
+        do not race), and check the schema version. A registry already made is only read."""
         try:
-            with self._write() as execute:
-                for statement in _DDL:
-                    execute(statement)
-                found = execute("SELECT value FROM backtester_registry_meta WHERE key = 'schema_version'")
-                if not found:
-                    execute(
-                        "INSERT INTO backtester_registry_meta VALUES ('schema_version', ?)", [SCHEMA_VERSION]
-                    )
-                elif found[0][0] != SCHEMA_VERSION:
-                    msg = (
-                        f"registry {self.shown} has schema version {found[0][0]}; "
-                        f"this backtester writes {SCHEMA_VERSION}"
-                    )
-                    raise RegistryUnavailable(msg)
+            found = self._version()
+            if found is None:
+                with self._write() as execute:
+                    for statement in _DDL:
+                        execute(statement)
+                    if not execute(_VERSION_SQL):
+                        execute("INSERT INTO backtester_registry_meta VALUES ('schema_version', ?)",
+                                [SCHEMA_VERSION])  # fmt: skip
+                found = self._version()
+            if found != SCHEMA_VERSION:
+                msg = (
+                    f"registry {self.shown} has schema version {found}; this backtester uses {SCHEMA_VERSION}"
+                )
+                raise RegistryUnavailable(msg)
         except RegistryUnavailable:
             self.close()
             raise
@@ -491,6 +493,15 @@ class Registry:
             self.close()
             msg = f"registry {self.shown} cannot be used: {exc}"
             raise RegistryUnavailable(msg) from None
+
+    def _version(self) -> str | None:
+        """The schema version, or None where the registry has no tables yet."""
+        con = self._connection()
+        try:
+            rows = con.execute(_VERSION_SQL).fetchall()
+        except Exception:  # no such table yet (autocommit: nothing to roll back)
+            return None
+        return str(rows[0][0]) if rows else None
 
     # ------------------------------------------------------------ runs
 
@@ -740,6 +751,7 @@ class Registry:
         return [KillSwitch(bool(a), at, by, reason) for a, at, by, reason in rows]
 
 
+_VERSION_SQL = "SELECT value FROM backtester_registry_meta WHERE key = 'schema_version'"
 _SWITCH_SQL = "SELECT active, at_ms, by_who, reason FROM backtester_kill_switch ORDER BY seq DESC LIMIT 1"
 
 

@@ -84,18 +84,21 @@ def sweep_report(
     *,
     strategy: str,
     window: tuple[int, int],
-    ticks: tuple[int, int, int],
     variants: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    """The aggregate of a sweep with ``variants[]`` exactly as the spec's wire example."""
+    """The aggregate of a sweep with ``variants[]`` exactly as the spec's wire example. The
+    ticks (replayed, skipped and why, missing from the archive) are the feed's, the same
+    for every variant: the first variant's are reported."""
+    first = variants[0]
     return _complete(
         f"ops_backtester_{run_id}_complete",
         run_id,
         strategy,
         window,
-        ticks_replayed=ticks[0],
-        ticks_skipped=ticks[1],
-        ticks_missing=ticks[2],
+        ticks_replayed=first["ticks_replayed"],
+        ticks_skipped=first["ticks_skipped"],
+        ticks_missing=first["ticks_missing"],
+        skipped_by_reason=first["skipped_by_reason"],
         parameter_variants_run=len(variants),
         variants=[
             {

@@ -2,6 +2,15 @@
 
 from backtester.runs.engine import Decision, VariantResult, run_variant
 from backtester.runs.output import write_run
-from backtester.runs.replay import ReplayResult, new_run_id, replay
+from backtester.runs.replay import ReplayResult, check_run_id, new_run_id, replay
 
-__all__ = ["Decision", "ReplayResult", "VariantResult", "new_run_id", "replay", "run_variant", "write_run"]
+__all__ = [
+    "Decision",
+    "ReplayResult",
+    "VariantResult",
+    "check_run_id",
+    "new_run_id",
+    "replay",
+    "run_variant",
+    "write_run",
+]

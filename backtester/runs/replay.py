@@ -7,6 +7,7 @@ with ``BACKTESTER_ARCHIVE_UNAVAILABLE`` and an OperationsReport with
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -37,12 +38,35 @@ from backtester.runs.sweep import Plan, plan, run_variants
 from backtester.strategies.registry import StrategyRegistry, default_registry
 from backtester.units import format_micros, parse_micros
 
-__all__ = ["ReplayResult", "new_run_id", "replay"]
+__all__ = ["ReplayResult", "check_run_id", "new_run_id", "replay"]
 
 
 def new_run_id() -> str:
     """``replay_<ULID>``: sortable by start time, unique across runs."""
     return f"replay_{ULID()}"
+
+
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+
+def check_run_id(run_id: str) -> str:
+    """An explicit run id, checked: it names the run's folder, so letters, digits, ``_``,
+    ``.`` and ``-`` only (at most 128, not starting with a separator).
+
+    >>> check_run_id("replay_gate_2026_12_02")
+    'replay_gate_2026_12_02'
+    >>> check_run_id("../etc")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: replay_run_id '../etc' must be 1 to 128 letters, digits, '_', '.' or '-', ...
+    """
+    if not _RUN_ID.fullmatch(run_id):
+        msg = (
+            f"replay_run_id {run_id!r} must be 1 to 128 letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit"
+        )
+        raise ValueError(msg)
+    return run_id
 
 
 @dataclass
@@ -279,12 +303,8 @@ def _finish(result: ReplayResult) -> None:
             )
         )  # fmt: skip
     if run.is_sweep:
-        first = result.variants[0]
-        ticks = (first.ticks_replayed, first.ticks_skipped, first.ticks_missing)
         result.final_reports.append(
-            sweep_report(
-                result.replay_run_id, strategy=run.strategy, window=window, ticks=ticks, variants=summaries
-            )
+            sweep_report(result.replay_run_id, strategy=run.strategy, window=window, variants=summaries)
         )
 
 

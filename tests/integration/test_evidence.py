@@ -373,7 +373,7 @@ def test_late_failure_leaves_no_report_that_looks_complete(tmp_path: Path) -> No
 def test_changed_archive_fails_the_bundle(tmp_path: Path, monkeypatch) -> None:
     """The content hash taken when the bundle began must be the one of the archive the
     run read (taken by the run itself); otherwise the bundle is failed."""
-    monkeypatch.setattr(bundle_module, "_archive_hash", lambda _location: "0" * 64)
+    monkeypatch.setattr(bundle_module, "_archive_hash", lambda _location, _timeout_ms: "0" * 64)
     bundle = make_evidence(CONFIG, now=NOW, out=tmp_path, template="single")
     assert bundle.status == "failed"
     manifest = json.loads((bundle.path / "manifest.json").read_text())

@@ -4,7 +4,6 @@ never a result that looks complete. Runs use the bundled sample (real books)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 import time
@@ -18,6 +17,7 @@ from backtester.errors import ArchiveUnavailable, ReasonCode
 from backtester.runs import replay
 from backtester.runs.control import RunStopped, StopSignal
 from backtester.sample import SAMPLE_ARCHIVE
+from tests.processes import unblock_fifo
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parents[2]
@@ -115,7 +115,7 @@ class TestStalledArchive:
             result = replay(SWEEP, now=NOW, archive=fifo, archive_timeout_ms=400)
             took = time.monotonic() - started
         finally:
-            _unblock(fifo)
+            unblock_fifo(fifo)
         assert result.status == "aborted"
         [report] = result.reports
         assert report["event_type"] == "BACKTESTER_ARCHIVE_UNAVAILABLE"
@@ -148,13 +148,6 @@ class TestStalledArchive:
             result = replay(SWEEP, now=NOW, archive=fifo, stop=stop)  # the timeout is 300 s
             took = time.monotonic() - started
         finally:
-            _unblock(fifo)
+            unblock_fifo(fifo)
         assert result.reports[0]["event_type"] == ABORTED
         assert took < 3
-
-
-def _unblock(fifo: Path) -> None:
-    """Open the FIFO for writing once, so the reader left blocked in the background gets
-    end-of-file and its thread ends (no reader: ENXIO, nothing to do)."""
-    with contextlib.suppress(OSError):
-        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
