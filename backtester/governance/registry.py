@@ -528,7 +528,7 @@ class Registry:
                 "SELECT replay_run_id FROM backtester_runs WHERE status = 'running' ORDER BY started_ms"
             )]  # fmt: skip
             if switch.active:
-                refusal = (ReasonCode.KILL_SWITCH_ACTIVE, f"the kill switch is {switch}")
+                refusal = (ReasonCode.KILL_SWITCH_ACTIVE, f"The kill switch is {switch}")
             elif len(in_flight) >= limit:
                 refusal = (
                     ReasonCode.BACKTESTER_RUN_QUEUE_FULL,

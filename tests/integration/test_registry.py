@@ -119,7 +119,7 @@ class TestKillSwitch:
                 True, str(ME), "exchange incident", clock.ms,
             )  # fmt: skip
             with pytest.raises(
-                RunRefused, match="KILL_SWITCH_ACTIVE: the kill switch is ON since"
+                RunRefused, match="KILL_SWITCH_ACTIVE: The kill switch is ON since"
             ) as refused:
                 registry.admit(request("replay_new"), who=ME, limit=5)
             assert refused.value.code is ReasonCode.KILL_SWITCH_ACTIVE
