@@ -9,8 +9,11 @@ tables (``backtester.archive.schema``), so everything downstream reads either.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import shutil
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +35,8 @@ ARCHIVE_ENV = "BACKTESTER_ARCHIVE"
 """Environment variable naming the archive when none is given."""
 
 PARQUET_MARKER = "archive.json"
+LOCK_WAIT_S = 120.0
+"""How long opening a DuckDB archive waits while another process is writing it."""
 
 DUCKDB_CONFIG = {
     # Bounded memory: beyond this DuckDB spills to disk (imports of any size stay flat).
@@ -87,10 +92,18 @@ class Archive:
     # ------------------------------------------------------------ opening
 
     @classmethod
-    def open(cls, location: str | Path | None = None, *, read_only: bool = False) -> Archive:
+    def open(
+        cls, location: str | Path | None = None, *, read_only: bool = False, lock_wait_s: float = LOCK_WAIT_S
+    ) -> Archive:
         """Open (and for a new DuckDB file, create) the archive at ``location``.
 
-        Raises :class:`ArchiveUnavailable` when it cannot be read.
+        DuckDB lets one process hold a DuckDB file for writing (and then no other process
+        may open it, even to read): while another process holds it, this waits for it, up
+        to ``lock_wait_s`` seconds (saying so once on the ``backtester.archive`` logger),
+        so two imports at once run one after the other.
+
+        Raises :class:`ArchiveUnavailable` when it cannot be read, or is still held by
+        another process after the wait (naming that process).
         """
         path = Path(location) if location is not None else default_archive_location()
         if path.is_dir():
@@ -101,7 +114,7 @@ class Archive:
         try:
             if not read_only:
                 path.parent.mkdir(parents=True, exist_ok=True)
-            con = duckdb.connect(str(path), read_only=read_only, config=DUCKDB_CONFIG)
+            con = _connect(path, read_only=read_only, wait_s=lock_wait_s)
         except (duckdb.Error, OSError) as exc:
             msg = f"cannot open {path}: {exc}"
             raise ArchiveUnavailable(msg) from None
@@ -375,6 +388,34 @@ class Archive:
                 }
             )
         return out
+
+
+def _connect(path: Path, *, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
+    """``duckdb.connect``, waiting while another process holds the file's lock."""
+    deadline = time.monotonic() + wait_s
+    told = False
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only, config=DUCKDB_CONFIG)
+        except duckdb.IOException as exc:
+            holder = _LOCK_HOLDER.search(str(exc))
+            if holder is None:
+                raise
+            who = f"PID {holder.group(1)}"
+            if time.monotonic() >= deadline:
+                msg = (
+                    f"{path} is locked by another process ({who}) that has it open for writing; waited "
+                    f"{wait_s:g} s: try again when it has finished"
+                )
+                raise ArchiveUnavailable(msg) from None
+            if not told:
+                _log.warning("waiting for %s: another process (%s) is writing it", path, who)
+                told = True
+            time.sleep(0.1)
+
+
+_LOCK_HOLDER = re.compile(r"Could not set lock on file .*\(PID (\d+)\)", re.S)
+_log = logging.getLogger("backtester.archive")
 
 
 def _empty_select(table: schema.Table) -> str:
