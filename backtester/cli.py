@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -27,6 +28,7 @@ import click
 
 from backtester import api
 from backtester.archive.adapters import FORMATS
+from backtester.archive.deadline import archive_timeout_ms as archive_timeout
 from backtester.config import format_ms
 from backtester.errors import (
     ArchiveError,
@@ -40,6 +42,8 @@ from backtester.errors import (
     user_message,
 )
 from backtester.governance import STATUSES, Registry, RunRecord, Who, stop_all
+from backtester.governance.registry import max_in_flight as in_flight_limit
+from backtester.runs import check_run_id
 from backtester.sample import LIVE_TRAIL, REAL_DATA, SAMPLE_ARCHIVE, build_sample
 
 __all__ = ["main"]
@@ -120,6 +124,25 @@ def _governed(command: Callable[..., Any]) -> Callable[..., Any]:
     ):  # fmt: skip
         command = option(command)
     return command
+
+
+def _launch_options(
+    now: str | None, run_id: str | None, max_in_flight: int | None, archive_timeout_ms: int | None
+) -> datetime:
+    """Check a launch's own options (and the settings they default to) before anything is
+    launched: exit 2 with the reason. Returns the clock."""
+    try:
+        clock = api.resolve_now(now)
+    except ValueError as exc:
+        _fail(f"--now: {exc}", EXIT_REJECTED)
+    try:
+        if run_id is not None:
+            check_run_id(run_id)
+        in_flight_limit(max_in_flight)
+        archive_timeout(archive_timeout_ms)
+    except ValueError as exc:
+        _fail(str(exc), EXIT_REJECTED)
+    return clock
 
 
 @contextmanager
@@ -237,19 +260,13 @@ def run_cmd(  # noqa: PLR0917 - click passes every option by position
     The run is governed: admitted in the run registry (refused, exit 75, while the kill
     switch is on or 5 runs are in flight), abortable with `backtester abort`, and
     stopped at its next tick boundary by a first SIGTERM."""
-    try:
-        clock = api.resolve_now(now)
-    except ValueError as exc:
-        _fail(f"--now: {exc}", EXIT_REJECTED)
-    try:
-        with _exit_codes(), _sigterm_stops():
-            result = api.run(
-                config_path, archive=archive, now=clock, out=out, workers=workers, progress=progress,
-                run_id=run_id, registry=registry, max_in_flight=max_in_flight,
-                archive_timeout_ms=archive_timeout_ms,
-            )  # fmt: skip
-    except ValueError as exc:  # a --replay-run-id that cannot name a folder
-        _fail(str(exc), EXIT_REJECTED)
+    clock = _launch_options(now, run_id, max_in_flight, archive_timeout_ms)
+    with _exit_codes(), _sigterm_stops():
+        result = api.run(
+            config_path, archive=archive, now=clock, out=out, workers=workers, progress=progress,
+            run_id=run_id, registry=registry, max_in_flight=max_in_flight,
+            archive_timeout_ms=archive_timeout_ms,
+        )  # fmt: skip
     summary = result.summary()
     for notice in summary["notices"]:
         click.echo(f"{notice['severity']} {notice['code']}: {notice['detail']}", err=True)
@@ -285,10 +302,7 @@ def evidence_cmd(  # noqa: PLR0917 - click passes every option by position
         return
     if config_path is None or out is None:
         _fail("evidence needs --config FILE and --out DIR (or: evidence verify DIR)", EXIT_REJECTED)
-    try:
-        clock = api.resolve_now(now)
-    except ValueError as exc:
-        _fail(f"--now: {exc}", EXIT_REJECTED)
+    clock = _launch_options(now, run_id, max_in_flight, archive_timeout_ms)
     try:
         with _exit_codes():
             bundle = api.make_evidence(
@@ -296,8 +310,6 @@ def evidence_cmd(  # noqa: PLR0917 - click passes every option by position
                 run_id=run_id, registry=registry, max_in_flight=max_in_flight,
                 archive_timeout_ms=archive_timeout_ms,
             )  # fmt: skip
-    except ValueError as exc:  # a --replay-run-id that cannot name a folder
-        _fail(str(exc), EXIT_REJECTED)
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the bundle is sealed as failed
         where = getattr(exc, "bundle_path", None)
         sealed = f"; evidence bundle {where} sealed as failed" if where else ""

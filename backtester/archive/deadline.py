@@ -14,12 +14,12 @@ alive).
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from backtester.config.settings import positive_setting
 from backtester.errors import ArchiveUnavailable
 
 __all__ = ["ARCHIVE_TIMEOUT_ENV", "DEFAULT_ARCHIVE_TIMEOUT_MS", "archive_timeout_ms", "call_with_deadline"]
@@ -42,17 +42,8 @@ def archive_timeout_ms(value: int | None = None) -> int:
     >>> archive_timeout_ms(), archive_timeout_ms(2_000)
     (300000, 2000)
     """
-    if value is None:
-        env = os.environ.get(ARCHIVE_TIMEOUT_ENV)
-        try:
-            value = int(env) if env else DEFAULT_ARCHIVE_TIMEOUT_MS
-        except ValueError:
-            msg = f"${ARCHIVE_TIMEOUT_ENV} must be a whole number of milliseconds, got {env!r}"
-            raise ValueError(msg) from None
-    if value <= 0:
-        msg = f"the archive timeout must be positive, got {value} ms"
-        raise ValueError(msg)
-    return value
+    return positive_setting(value, env=ARCHIVE_TIMEOUT_ENV, default=DEFAULT_ARCHIVE_TIMEOUT_MS,
+                            name="the archive timeout (ms)")  # fmt: skip
 
 
 def call_with_deadline(

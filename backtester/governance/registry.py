@@ -49,6 +49,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from backtester.config.settings import positive_setting
 from backtester.config.window import format_ms
 from backtester.errors import (
     ReasonCode,
@@ -155,17 +156,7 @@ def max_in_flight(value: int | None = None) -> int:
     >>> max_in_flight(), max_in_flight(2)
     (5, 2)
     """
-    if value is None:
-        env = os.environ.get(MAX_IN_FLIGHT_ENV)
-        try:
-            value = int(env) if env else MAX_IN_FLIGHT
-        except ValueError:
-            msg = f"${MAX_IN_FLIGHT_ENV} must be a whole number, got {env!r}"
-            raise ValueError(msg) from None
-    if value < 1:
-        msg = f"max_in_flight must be at least 1, got {value}"
-        raise ValueError(msg)
-    return value
+    return positive_setting(value, env=MAX_IN_FLIGHT_ENV, default=MAX_IN_FLIGHT, name="max_in_flight")
 
 
 @dataclass(frozen=True)

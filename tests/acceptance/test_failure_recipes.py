@@ -18,13 +18,11 @@ import pytest
 from click.testing import CliRunner
 
 import backtester
-from backtester.archive import Archive, contract_conversion
 from backtester.cli import main
 from backtester.errors import ConfigError, ReasonCode
 from backtester.governance import Registry, Who
 from backtester.sample import REAL_DATA, SAMPLE_ARCHIVE
-from tests.conftest import T0, market_record
-from tests.integration.test_run_accounting import BINARY, books, observation, settlement
+from tests.integration.test_run_accounting import fair_value_archive
 from tests.processes import NOW, env_with, long_sweep, start, unblock_fifo, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -185,7 +183,7 @@ def test_recipe_large_parameter_sweep(tmp_path: Path, registry: str) -> None:
     """LARGE_PARAMETER_SWEEP. Inject: a parameter_sweep of 201 variants. Expect:
     PARAMETER_CHANGE_REQUIRES_APPROVAL, the run rejected before any work (exit 2, nothing
     registered). Recovery: 200 variants run (BACKTESTER_LARGE_SWEEP, with the throttle)."""
-    db = _small_archive(tmp_path)
+    db = fair_value_archive(tmp_path)  # GENERATED: one market, asks 0.40-0.42, fair value 0.50
     variant = {"signal": "fair_value", "model": "probability", "max_size_pusd": "100"}
     sweep = {
         "start_ts": "2024-10-13T00:00:00Z",
@@ -218,23 +216,6 @@ def test_recipe_large_parameter_sweep(tmp_path: Path, registry: str) -> None:
 def _rows_with_variants(registry: str) -> list[tuple[str, str, int | None]]:
     with Registry(registry) as store:
         return [(r.replay_run_id, r.status, r.variants) for r in store.runs()]
-
-
-def _small_archive(tmp_path: Path) -> Path:
-    """GENERATED: one binary market (real Trump 2024 ids), Yes asks at 0.40-0.42 and a
-    fair value of 0.50, settled Yes a minute later."""
-    records = [
-        market_record(**BINARY),
-        *books(T0, [("0.38", "100")], [("0.40", "100"), ("0.41", "100"), ("0.42", "100")]),
-        observation(T0, "0.5", "obs_1"),
-        settlement(T0 + 60_000, "1", "0"),
-    ]
-    feed = tmp_path / "feed.jsonl"
-    feed.write_text("".join(json.dumps(r) + "\n" for r in records))
-    db = tmp_path / "small.duckdb"
-    with Archive.open(db) as store:
-        assert store.import_conversions([contract_conversion(feed)]).ok
-    return db
 
 
 def test_recipe_kill_switch_during_launch(tmp_path: Path, registry: str) -> None:

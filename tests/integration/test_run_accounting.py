@@ -64,6 +64,23 @@ def change(ts: int, *entries: tuple[str, str, str, str]) -> dict[str, Any]:
     }
 
 
+def fair_value_archive(folder: Path) -> Path:
+    """GENERATED: one binary market (real Trump 2024 ids), Yes asks 0.40 / 0.41 / 0.42 x
+    100 at a fair value of 0.50, settled Yes a minute later, as a DuckDB archive."""
+    records = [
+        market_record(**BINARY),
+        *books(T0, [("0.38", "100")], [("0.40", "100"), ("0.41", "100"), ("0.42", "100")]),
+        observation(T0, "0.5", "obs_1"),
+        settlement(T0 + 60_000, "1", "0"),
+    ]
+    feed = folder / "feed.jsonl"
+    feed.write_text("".join(json.dumps(r) + "\n" for r in records))
+    db = folder / "a.duckdb"
+    with Archive.open(db) as store:
+        assert store.import_conversions([contract_conversion(feed)]).ok
+    return db
+
+
 def books(ts: int, bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> list[dict[str, Any]]:
     """A Yes book and its mirror on the No token (No bid = 1 - Yes ask, same size)."""
 

@@ -18,15 +18,13 @@ from typing import Any
 
 import pytest
 
-from backtester.archive import Archive, contract_conversion
 from backtester.book import feed as feed_module
 from backtester.errors import ConfigError, ReasonCode
 from backtester.runs import replay
 from backtester.runs import sweep as sweep_module
 from backtester.runs.sweep import LARGE_SWEEP_WORKER_MEMORY, _init_worker, plan
 from backtester.sample import SAMPLE_ARCHIVE
-from tests.conftest import T0, market_record
-from tests.integration.test_run_accounting import BINARY, books, observation, settlement
+from tests.integration.test_run_accounting import fair_value_archive
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 BASE = {"start_ts": "2024-10-13T00:00:00Z", "end_ts": "2024-10-14T00:00:00Z", "strategy": "fair_value_taker"}
@@ -39,19 +37,7 @@ def variant(edge: int, size: str = "1000") -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Yes asks 0.40 / 0.41 / 0.42 x 100 at fair value 0.50; settled Yes a minute later."""
-    tmp = tmp_path_factory.mktemp("sweep")
-    records = [
-        market_record(**BINARY),
-        *books(T0, [("0.38", "100")], [("0.40", "100"), ("0.41", "100"), ("0.42", "100")]),
-        observation(T0, "0.5", "obs_1"),
-        settlement(T0 + 60_000, "1", "0"),
-    ]
-    feed = tmp / "feed.jsonl"
-    feed.write_text("".join(json.dumps(r) + "\n" for r in records))
-    db = tmp / "a.duckdb"
-    with Archive.open(db) as store:
-        assert store.import_conversions([contract_conversion(feed)]).ok
-    return db
+    return fair_value_archive(tmp_path_factory.mktemp("sweep"))
 
 
 def test_three_variants_three_summaries(archive: Path) -> None:
