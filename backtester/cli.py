@@ -3,7 +3,8 @@
 Exit codes: 0 success; 2 rejected input (a config with its reason code, an import file
 with ``file:line: field: message``, a ``--replay-run-id`` already registered, an abort
 of a run that is not running), or a bundle that does not verify; 3 the run aborted
-(``BACKTESTER_ARCHIVE_UNAVAILABLE``, or ``BACKTESTER_RUN_ABORTED`` by an operator;
+(``BACKTESTER_ARCHIVE_UNAVAILABLE``, also when any command cannot read the archive; or
+``BACKTESTER_RUN_ABORTED`` by an operator;
 ``evidence`` still writes a complete bundle whose report says the run aborted, and
 prints its path); 4 an evidence template failed or was interrupted (its bundle is
 marked failed); 75 (EX_TEMPFAIL, try again later) a launch refused by governance
@@ -14,6 +15,7 @@ reached; 1 anything unexpected (and ``abort --wait`` when the run is still runni
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
@@ -72,8 +74,9 @@ def _fail(message: str, code: int) -> NoReturn:
 
 
 @contextmanager
-def _exit_codes() -> Iterator[None]:
-    """Turn the backtester's rejections into the documented exit codes and stderr text."""
+def _exit_codes(*, launching: bool = False) -> Iterator[None]:
+    """Turn the backtester's rejections into the documented exit codes and stderr text
+    (``launching``: a run or a bundle, which a registry out of reach does not start)."""
     try:
         yield
     except (ConfigError, ImportRejected, EvidenceError) as exc:
@@ -81,7 +84,7 @@ def _exit_codes() -> Iterator[None]:
     except RunRefused as exc:
         _fail(_refusal(exc), EXIT_TEMPFAIL)
     except RegistryUnavailable as exc:
-        _fail(f"{exc}; nothing was launched", EXIT_TEMPFAIL)
+        _fail(f"{exc}{'; nothing was launched' if launching else ''}", EXIT_TEMPFAIL)
     except GovernanceError as exc:
         _fail(str(exc), EXIT_REJECTED)
     except ArchiveUnavailable as exc:
@@ -155,7 +158,8 @@ def _sigterm_stops() -> Iterator[None]:
 
     def terminated(signum: int, _frame: object) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        stop_all(f"terminated by signal {signum} (SIGTERM)")
+        if not stop_all(f"terminated by signal {signum} (SIGTERM)"):
+            os.kill(os.getpid(), signal.SIGTERM)  # no run in flight yet: end now, as by default
 
     previous = signal.signal(signal.SIGTERM, terminated)
     try:
@@ -261,7 +265,7 @@ def run_cmd(  # noqa: PLR0917 - click passes every option by position
     switch is on or 5 runs are in flight), abortable with `backtester abort`, and
     stopped at its next tick boundary by a first SIGTERM."""
     clock = _launch_options(now, run_id, max_in_flight, archive_timeout_ms)
-    with _exit_codes(), _sigterm_stops():
+    with _exit_codes(launching=True), _sigterm_stops():
         result = api.run(
             config_path, archive=archive, now=clock, out=out, workers=workers, progress=progress,
             run_id=run_id, registry=registry, max_in_flight=max_in_flight,
@@ -304,7 +308,7 @@ def evidence_cmd(  # noqa: PLR0917 - click passes every option by position
         _fail("evidence needs --config FILE and --out DIR (or: evidence verify DIR)", EXIT_REJECTED)
     clock = _launch_options(now, run_id, max_in_flight, archive_timeout_ms)
     try:
-        with _exit_codes():
+        with _exit_codes(launching=True):
             bundle = api.make_evidence(
                 config_path, out=out, template=template, archive=archive, now=clock, timeout_s=timeout_s,
                 run_id=run_id, registry=registry, max_in_flight=max_in_flight,
@@ -373,8 +377,8 @@ def killswitch_cmd(action: str, reason: str | None, registry: str | None, as_jso
 @click.option("--wait", "wait_s", type=click.FloatRange(min=0), default=30, show_default=True,
               help="Seconds to wait for the run to end (0: only record the request).")  # fmt: skip
 def abort_cmd(run_id: str, reason: str | None, registry: str | None, wait_s: float) -> None:
-    """Abort a running replay (the spec runbook's manual override): it stops at its next
-    tick boundary and ends aborted, with its aborted OperationsReport written. Exit 2 for
+    """Abort a running replay (the spec runbook's manual override): it stops at a tick
+    boundary within about a second and ends aborted, with its aborted OperationsReport written. Exit 2 for
     an unknown or finished run; 1 if it is still running after --wait."""
     with _exit_codes(), Registry(registry) as store:
         store.request_abort(run_id, who=Who.me(), reason=reason)

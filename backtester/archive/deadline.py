@@ -53,11 +53,14 @@ def call_with_deadline(
     timeout_ms: int,
     interrupt: Callable[[], Any] | None = None,
     check: Callable[[], None] | None = None,
+    discard: Callable[[T], Any] | None = None,
 ) -> T:
     """Return ``call()``, or raise ``ArchiveUnavailable("stalled: ...")`` if it has not
     answered within ``timeout_ms``. ``check`` runs every fraction of a second while the
     call is in flight; whatever it raises (a stop request) cancels the call and is
-    raised. ``what`` names the call in the error ("reading the feed").
+    raised. ``discard`` disposes of what a call given up on returns after all (an open
+    archive is closed, so that it holds no lock). ``what`` names the call in the error
+    ("reading the feed").
 
     >>> call_with_deadline("a quick read", lambda: 42, timeout_ms=1_000)
     42
@@ -67,12 +70,28 @@ def call_with_deadline(
     backtester.errors.ArchiveUnavailable: BACKTESTER_ARCHIVE_UNAVAILABLE: stalled: a stuck read did not ...
     """
     outcome: dict[str, Any] = {}
+    handing = threading.Lock()  # the result goes either to the caller or to `discard`
 
     def target() -> None:
         try:
-            outcome["value"] = call()
+            value = call()
         except BaseException as exc:  # handed to the caller's thread
             outcome["error"] = exc
+            return
+        with handing:
+            if "abandoned" not in outcome:
+                outcome["value"] = value
+                return
+        if discard is not None:
+            discard(value)
+
+    def give_up() -> None:
+        _cancel(worker, interrupt)
+        with handing:
+            outcome["abandoned"] = True
+            late = outcome.pop("value", None)
+        if late is not None and discard is not None:
+            discard(late)
 
     worker = threading.Thread(target=target, name=f"archive: {what}", daemon=True)
     worker.start()
@@ -85,10 +104,10 @@ def call_with_deadline(
             try:
                 check()
             except BaseException:
-                _cancel(worker, interrupt)
+                give_up()
                 raise
         if time.monotonic() >= deadline:
-            _cancel(worker, interrupt)
+            give_up()
             msg = f"stalled: {what} did not answer within {timeout_ms} ms"
             raise ArchiveUnavailable(msg)
     if "error" in outcome:

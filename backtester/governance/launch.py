@@ -92,18 +92,25 @@ class Launch:
         if not self.ended:  # the run raised before it could record its end
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             reason = f"{type(exc).__name__}: {exc}" if exc is not None else "ended without a result"
-            try:
-                self.finish(status, reason=reason)
-            except RegistryUnavailable as failed:  # the run's own error is the one to raise
-                print(f"warning: {failed}", file=sys.stderr)
+            self.finish(status, reason=reason)
 
     def finish(self, status: str, **fields: Any) -> bool:
-        """Record the run's end (see :meth:`Registry.finish`); nothing for an attached run."""
+        """Record the run's end (see :meth:`Registry.finish`); nothing for an attached run.
+        A registry that cannot be reached now does not lose the run's result: it is said
+        on stderr, and the row is later reaped as ``interrupted``."""
         if not self.owner:
             return False
-        self.ended = True
-        with Registry(self.location, lease_ms=self.lease_ms) as registry:
-            return registry.finish(self.replay_run_id, status, **fields)
+        self.ended = True  # attempted: the end is recorded once, whatever happens next
+        try:
+            with Registry(self.location, lease_ms=self.lease_ms) as registry:
+                return registry.finish(self.replay_run_id, status, **fields)
+        except RegistryUnavailable as exc:
+            print(
+                f"warning: run {self.replay_run_id} ended {status}, but the registry could not record it "
+                f"({exc}); it will be marked interrupted",
+                file=sys.stderr,
+            )
+            return False
 
     def finish_run(
         self,
@@ -134,7 +141,7 @@ class Launch:
                     beat = time.monotonic() + self.heartbeat_ms / 1000
                 status, abort = registry.watch(self.replay_run_id)
                 complained = False
-            except RegistryUnavailable as exc:  # keep running; try again at the next poll
+            except Exception as exc:  # the registry is out of reach: keep running, try again
                 if not complained:
                     print(f"warning: run {self.replay_run_id}: {exc}", file=sys.stderr)
                     complained = True

@@ -44,7 +44,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -312,6 +312,10 @@ class _Backend(ABC):
     def begin(self, con: Any) -> None:
         """Begin a write transaction holding the registry's write lock."""
 
+    def now(self, con: Any) -> int:
+        """The registry's clock, epoch ms."""
+        return time.time_ns() // 1_000_000
+
     def sql(self, text: str) -> str:
         return text
 
@@ -343,11 +347,17 @@ class _PostgreSQL(_Backend):
     def connect(self) -> Any:
         import psycopg  # noqa: PLC0415 - only a PostgreSQL registry needs the driver
 
-        return psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+        # No statement waits forever (a client stopped while holding the lock, a hung server).
+        options = "-c lock_timeout=30s -c statement_timeout=30s"
+        return psycopg.connect(self.url, autocommit=True, connect_timeout=10, options=options)
 
     def begin(self, con: Any) -> None:
-        con.execute("BEGIN")
+        con.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
         con.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])  # released at COMMIT/ROLLBACK
+
+    def now(self, con: Any) -> int:
+        row = con.execute("SELECT CAST(extract(epoch FROM clock_timestamp()) * 1000 AS BIGINT)").fetchone()
+        return int(row[0])
 
     def sql(self, text: str) -> str:
         return text.replace("?", "%s")
@@ -374,6 +384,31 @@ def _backend(location: str) -> tuple[_Backend, str]:
     return _SQLite(path), str(path)
 
 
+class _Tx:
+    """A write transaction: ``tx(sql, params)`` returns the rows, ``tx.changed(sql,
+    params)`` how many rows changed; ``tx.now`` is the registry's clock (epoch ms) when
+    the write lock was taken. A database error is a :class:`RegistryUnavailable`."""
+
+    def __init__(self, registry: Registry, con: Any) -> None:
+        self.registry, self.con = registry, con
+        clock = registry.clock
+        self.now = clock() if clock is not None else registry.backend.now(con)
+
+    def _run(self, text: str, params: Sequence[Any]) -> Any:
+        try:
+            return self.con.execute(self.registry.backend.sql(text), list(params))
+        except Exception as exc:
+            msg = f"registry {self.registry.shown}: {type(exc).__name__}: {exc}"
+            raise RegistryUnavailable(msg) from None
+
+    def __call__(self, text: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        cursor = self._run(text, params)
+        return cursor.fetchall() if cursor.description else []
+
+    def changed(self, text: str, params: Sequence[Any] = ()) -> int:
+        return int(self._run(text, params).rowcount)
+
+
 class Registry:
     """A connection to the run registry. Use as a context manager, or call :meth:`close`.
 
@@ -393,7 +428,10 @@ class Registry:
         self.location = str(location) if location is not None else default_registry_location()
         self.backend, self.shown = _backend(self.location)
         self.lease_ms = lease_ms
-        self.clock = clock or (lambda: time.time_ns() // 1_000_000)
+        self.clock = clock
+        """An injected clock (epoch ms), for tests; else this host's clock on SQLite and
+        the database server's on PostgreSQL, so hosts sharing a registry judge leases by
+        one clock."""
         self._con: Any = None
         self._prepare()
 
@@ -425,37 +463,47 @@ class Registry:
         return self._con
 
     @contextmanager
-    def _write(self) -> Iterator[Callable[..., list[tuple[Any, ...]]]]:
-        """One write transaction under the registry's write lock; yields ``execute(sql,
-        params) -> rows`` (rows only for statements that return them)."""
+    def _write(self) -> Iterator[_Tx]:
+        """One write transaction under the registry's write lock, at READ COMMITTED (so
+        that, once the lock is held, every read sees what the previous holder committed,
+        whatever the server's default isolation); any database error is a
+        :class:`RegistryUnavailable`, and the transaction is rolled back."""
         con = self._connection()
-
-        def execute(text: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-            cursor = con.execute(self.backend.sql(text), list(params))
-            return cursor.fetchall() if cursor.description else []
-
         try:
             self.backend.begin(con)
+            tx = _Tx(self, con)
         except Exception as exc:
+            self._discard()
             msg = f"registry {self.shown} cannot be written: {exc}"
             raise RegistryUnavailable(msg) from None
         try:
-            yield execute
+            yield tx
         except BaseException:
-            con.execute("ROLLBACK")
+            try:
+                con.execute("ROLLBACK")
+            except Exception:  # the connection is gone: the server rolls back
+                self._discard()
             raise
         try:
             con.execute("COMMIT")
         except Exception as exc:
+            self._discard()
             msg = f"registry {self.shown}: the write did not commit: {exc}"
             raise RegistryUnavailable(msg) from None
 
-    def _read(self, text: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def _discard(self) -> None:
+        """Drop a connection that failed (the next call opens a new one)."""
         try:
-            return self._connection().execute(self.backend.sql(text), list(params)).fetchall()
-        except RegistryUnavailable:
-            raise
+            self.close()
+        except Exception:  # closing a broken connection may fail too
+            self._con = None
+
+    def _read(self, text: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        con = self._connection()
+        try:
+            return con.execute(self.backend.sql(text), list(params)).fetchall()
         except Exception as exc:
+            self._discard()
             msg = f"registry {self.shown} cannot be read: {exc}"
             raise RegistryUnavailable(msg) from None
 
@@ -505,7 +553,7 @@ class Registry:
         run_id = request.replay_run_id
         refusal: tuple[ReasonCode, str] | None = None
         with self._write() as execute:
-            now = self.clock()
+            now = execute.now
             self._reap(execute, now)
             existing = self._get(execute, run_id)
             if existing is not None and existing.status != "refused":
@@ -557,10 +605,9 @@ class Registry:
     def heartbeat(self, run_id: str) -> bool:
         """Record that the run is alive; False when the row is no longer ``running``."""
         with self._write() as execute:
-            done = execute(
-                "UPDATE backtester_runs SET heartbeat_ms = ? WHERE replay_run_id = ? AND status = 'running' "
-                "RETURNING replay_run_id",
-                [self.clock(), run_id],
+            done = execute.changed(
+                "UPDATE backtester_runs SET heartbeat_ms = ? WHERE replay_run_id = ? AND status = 'running'",
+                [execute.now, run_id],
             )
         return bool(done)
 
@@ -580,7 +627,7 @@ class Registry:
         """Ask a running run to stop (it sees the request at its next tick boundary).
         Raises :class:`UnknownRun`, or :class:`RunNotRunning` for a run that has ended."""
         with self._write() as execute:
-            now = self.clock()
+            now = execute.now
             self._reap(execute, now)
             record = self._get(execute, run_id)
             if record is None:
@@ -616,7 +663,7 @@ class Registry:
         assert status in STATUSES[1:5], status
         counts = counts or {}
         with self._write() as execute:
-            now = self.clock()
+            now = execute.now
             sets = ["status = ?", "reason_code = ?", "reason = ?", "ended_ms = ?", "heartbeat_ms = ?"]
             values: list[Any] = [status, reason_code, reason, now, now]
             for name in _COUNT_COLUMNS:
@@ -626,9 +673,9 @@ class Registry:
             if out_path is not None:
                 sets.append("out_path = ?")
                 values.append(out_path)
-            done = execute(
+            done = execute.changed(
                 f"UPDATE backtester_runs SET {', '.join(sets)} "
-                "WHERE replay_run_id = ? AND status = 'running' RETURNING replay_run_id",
+                "WHERE replay_run_id = ? AND status = 'running'",
                 [*values, run_id],
             )
             current = self._get(execute, run_id)
@@ -644,9 +691,9 @@ class Registry:
         """Mark ``interrupted`` every running row whose heartbeat lapsed or whose
         process is gone; the ids marked."""
         with self._write() as execute:
-            return self._reap(execute, self.clock())
+            return self._reap(execute, execute.now)
 
-    def _reap(self, execute: Callable[..., list[tuple[Any, ...]]], now: int) -> list[str]:
+    def _reap(self, execute: _Tx, now: int) -> list[str]:
         host = platform.node()
         rows = execute(
             "SELECT replay_run_id, host, pid, pid_identity, heartbeat_ms FROM backtester_runs "
@@ -670,7 +717,7 @@ class Registry:
         return marked
 
     def _event(
-        self, execute: Callable[..., list[tuple[Any, ...]]], run_id: str, now: int, status: str, *,
+        self, execute: _Tx, run_id: str, now: int, status: str, *,
         by: str | None, detail: str | None,
     ) -> None:  # fmt: skip
         execute(
@@ -680,18 +727,17 @@ class Registry:
             [run_id, now, status, by, detail, run_id],
         )
 
-    def _get(self, execute: Callable[..., list[tuple[Any, ...]]], run_id: str) -> RunRecord | None:
-        rows = execute(
+    def _get(self, query: Callable[..., list[tuple[Any, ...]]], run_id: str) -> RunRecord | None:
+        """The run's row, without its history, through ``query`` (a transaction or a read)."""
+        rows = query(
             f"SELECT {', '.join(_RUN_COLUMNS)} FROM backtester_runs WHERE replay_run_id = ?", [run_id]
         )
         return RunRecord(*rows[0]) if rows else None
 
     def run(self, run_id: str) -> RunRecord | None:
         """One run, with its history (None if unknown)."""
-        rows = self._read(
-            f"SELECT {', '.join(_RUN_COLUMNS)} FROM backtester_runs WHERE replay_run_id = ?", [run_id]
-        )
-        if not rows:
+        record = self._get(self._read, run_id)
+        if record is None:
             return None
         events = self._read(
             "SELECT seq, at_ms, status, by_who, detail FROM backtester_run_events WHERE replay_run_id = ? "
@@ -699,9 +745,10 @@ class Registry:
             [run_id],
         )
         history = tuple(
-            {"seq": s, "at_ms": at, "status": st, "by": by, "detail": d} for s, at, st, by, d in events
+            {"seq": seq, "at_ms": at, "status": status, "by": by, "detail": detail}
+            for seq, at, status, by, detail in events
         )
-        return RunRecord(*rows[0], history=history)
+        return replace(record, history=history)
 
     def runs(self, *, status: str | None = None, limit: int | None = None) -> list[RunRecord]:
         """Runs, newest first (by start, then id), optionally of one status."""
@@ -723,7 +770,7 @@ class Registry:
         """The kill switch as last set (off if never set)."""
         return _switch(self._read(_SWITCH_SQL))
 
-    def _kill_switch(self, execute: Callable[..., list[tuple[Any, ...]]]) -> KillSwitch:
+    def _kill_switch(self, execute: _Tx) -> KillSwitch:
         return _switch(execute(_SWITCH_SQL))
 
     def set_kill_switch(self, active: bool, *, who: Who, reason: str | None = None) -> KillSwitch:
@@ -732,7 +779,7 @@ class Registry:
             execute(
                 "INSERT INTO backtester_kill_switch (seq, active, at_ms, by_who, reason) "
                 "SELECT coalesce(max(seq), 0) + 1, ?, ?, ?, ? FROM backtester_kill_switch",
-                [int(active), self.clock(), str(who), reason],
+                [int(active), execute.now, str(who), reason],
             )
             return self._kill_switch(execute)
 
@@ -742,6 +789,7 @@ class Registry:
         return [KillSwitch(bool(a), at, by, reason) for a, at, by, reason in rows]
 
 
+_RUN_SQL = f"SELECT {', '.join(_RUN_COLUMNS)} FROM backtester_runs WHERE replay_run_id = ?"
 _VERSION_SQL = "SELECT value FROM backtester_registry_meta WHERE key = 'schema_version'"
 _SWITCH_SQL = "SELECT active, at_ms, by_who, reason FROM backtester_kill_switch ORDER BY seq DESC LIMIT 1"
 

@@ -7,7 +7,8 @@ the tick loop reads one byte of it at its tick boundaries. A sweep's worker proc
 forked after the signal is made, so they see the same page: one request stops every
 variant, with no database connection, pipe or lock in the workers.
 
-The tick loop raises :class:`RunStopped` at the first tick boundary after the request;
+The tick loop raises :class:`RunStopped` at a tick boundary soon after the request (it
+reads the signal every :data:`CHECK_EVERY` instants);
 the run then ends ``aborted`` with the request's reason code and reason (see
 :func:`backtester.runs.replay.replay`).
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import json
 import mmap
+import threading
 
 from backtester.errors import ReasonCode
 
@@ -42,6 +44,7 @@ class StopSignal:
 
     def __init__(self) -> None:
         self.page = mmap.mmap(-1, _PAGE)  # anonymous and shared: a fork sees the same page
+        self._writing = threading.Lock()  # the watcher thread and a signal handler may both ask
 
     @property
     def requested(self) -> bool:
@@ -49,12 +52,13 @@ class StopSignal:
 
     def request(self, code: ReasonCode, reason: str) -> None:
         """Ask the run to stop (the first request wins; later ones change nothing)."""
-        if self.requested:
-            return
-        text = json.dumps([str(code), reason]).encode()[: _PAGE - 2]
-        self.page[1 : 1 + len(text)] = text
-        self.page[1 + len(text)] = 0
-        self.page[0] = 1  # the flag last: a reader never sees a half-written reason
+        with self._writing:
+            if self.requested:
+                return
+            text = json.dumps([str(code), reason]).encode()[: _PAGE - 2]
+            self.page[1 : 1 + len(text)] = text
+            self.page[1 + len(text)] = 0
+            self.page[0] = 1  # the flag last: a reader never sees a half-written reason
 
     @property
     def reason(self) -> tuple[ReasonCode, str] | None:

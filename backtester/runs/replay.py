@@ -220,8 +220,9 @@ def _replay(
 ) -> ReplayResult:  # fmt: skip
     check = stop.check if stop is not None else None
     store = call_with_deadline(
-        "opening the archive", lambda: Archive.open(archive, read_only=True), timeout_ms=timeout, check=check
-    )
+        "opening the archive", lambda: Archive.open(archive, read_only=True), timeout_ms=timeout, check=check,
+        discard=Archive.close,
+    )  # fmt: skip
 
     def read(what: str, call: Any) -> Any:
         return call_with_deadline(what, call, timeout_ms=timeout, interrupt=store.con.interrupt, check=check)

@@ -181,6 +181,9 @@ def _in_workers(
 
 
 def _init_worker(budget: int | None, parent: int) -> None:
+    # The parent's SIGTERM handler (a CLI run's "stop at the next tick") is not the
+    # worker's: the pool terminates its workers with SIGTERM, and they must go.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _die_with_parent(parent)
     _limit(budget)
 

@@ -224,7 +224,7 @@ def test_recipe_kill_switch_during_launch(tmp_path: Path, registry: str) -> None
     spec's user-facing message, the new run not started (exit 75, a refused row, no
     output), the run in progress continues to completion. Recovery: deactivate the kill
     switch and resubmit (the same run id): it runs."""
-    busy = start(["run", "--config", long_sweep(tmp_path, 8), "--now", NOW, "--out", tmp_path / "out",
+    busy = start(["run", "--config", long_sweep(tmp_path, 4), "--now", NOW, "--out", tmp_path / "out",
                   "--workers", "2", "--replay-run-id", "replay_busy"], env=env_with(registry))  # fmt: skip
     wait_until(lambda: ("replay_busy", "running", None) in rows(registry), 60)
     switched = cli("killswitch", "on", "--reason", "exchange incident", "--registry", registry)

@@ -170,7 +170,7 @@ _KNOWN: dict[int, tuple[str, int]] = {}
 """The fuzzed archive's state, hashed again only when a file was imported into it."""
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=mutated())
 def test_a_mutated_file_is_imported_or_rejected_whole(
     case: tuple[str, bytes, int | None, bool], fuzz_archive: Archive, tmp_path_factory: pytest.TempPathFactory

@@ -270,6 +270,42 @@ class TestConcurrentAdmission:
             assert sorted(r.status for r in rows) == ["refused"] + ["running"] * 5
             assert all(len(registry.run(r.replay_run_id).history) == 1 for r in rows)  # type: ignore[union-attr]
 
+    def test_admission_stays_atomic_whatever_the_servers_isolation(self, postgres_url: str) -> None:
+        """A PostgreSQL database whose default isolation is SERIALIZABLE (or REPEATABLE
+        READ) would take a transaction's snapshot before the write lock is granted; the
+        registry's writes run at READ COMMITTED, so eight admissions at once still admit
+        exactly five, and concurrent kill-switch settings all land."""
+        import psycopg  # noqa: PLC0415
+
+        database = postgres_url.split("@/", 1)[1].split("?", 1)[0]
+        with psycopg.connect(postgres_url, autocommit=True) as con:
+            con.execute(f"ALTER DATABASE {database} SET default_transaction_isolation = 'serializable'")
+        Registry(postgres_url).close()
+        context = multiprocessing.get_context("fork")
+        barrier = context.Barrier(8)
+        results = context.Queue()
+        workers = [context.Process(target=_admit, args=(postgres_url, i, barrier, results)) for i in range(8)]
+        for worker in workers:
+            worker.start()
+        outcomes = [results.get(timeout=60)[1] for _ in workers]
+        for worker in workers:
+            worker.join(10)
+        assert outcomes.count("running") == 5
+        assert outcomes.count(str(ReasonCode.BACKTESTER_RUN_QUEUE_FULL)) == 3
+        switches = [context.Process(target=_switch, args=(postgres_url, i)) for i in range(6)]
+        for process in switches:
+            process.start()
+        for process in switches:
+            process.join(30)
+        assert [process.exitcode for process in switches] == [0] * 6
+        with Registry(postgres_url) as registry:
+            assert len(registry.kill_switch_history()) == 6
+
+
+def _switch(location: str, index: int) -> None:
+    with Registry(location) as registry:
+        registry.set_kill_switch(index % 2 == 0, who=Who.me(), reason=f"setting {index}")
+
 
 def _admit(location: str, index: int, barrier: object, results: object) -> None:
     """In a forked process: wait at the barrier, then try to be admitted; hold the slot."""
@@ -285,6 +321,44 @@ def _admit(location: str, index: int, barrier: object, results: object) -> None:
     finally:
         results.put((index, outcome))  # type: ignore[attr-defined]
     time.sleep(0.5)  # alive while the others are admitted (a gone process is reaped)
+
+
+class TestOutOfReach:
+    def test_a_run_whose_end_cannot_be_recorded_keeps_its_result(self, tmp_path: Path, capsys) -> None:
+        """If the registry is out of reach when a run ends, the run's result is not lost:
+        the end is reported on stderr and the row will be reaped as interrupted."""
+        from backtester.governance import Launch  # noqa: PLC0415
+
+        launch = Launch(f"postgresql://gate@/registry?host={tmp_path}", "replay_A", owner=True)
+        assert launch.finish("complete") is False
+        assert "run replay_A ended complete, but the registry could not record it" in capsys.readouterr().err
+
+    def test_the_watcher_outlives_a_registry_error(self, tmp_path: Path, monkeypatch) -> None:
+        """An error reading the registry (a dropped connection, a full disk) does not end
+        the watcher: it says so once, tries again, and still hears an abort."""
+        from backtester.governance import Launch  # noqa: PLC0415
+
+        location = str(tmp_path / "registry.sqlite3")
+        with Registry(location) as registry:
+            registry.admit(request("replay_A"), who=ME, limit=5)
+        real = Registry.watch
+        failures = iter([RuntimeError("database disk image is malformed")])
+
+        def flaky(self: Registry, run_id: str) -> tuple[str | None, str | None]:
+            for failure in failures:
+                raise failure
+            return real(self, run_id)
+
+        monkeypatch.setattr(Registry, "watch", flaky)
+        with Launch(location, "replay_A", owner=True, poll_ms=50) as launch:
+            with Registry(location) as registry:
+                registry.request_abort("replay_A", who=ME, reason="stuck")
+            deadline = time.monotonic() + 5
+            while not launch.stop.requested and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert launch.stop.reason is not None
+            assert launch.stop.reason[1] == f"aborted by {ME}: stuck"
+            launch.finish("aborted", reason_code="BACKTESTER_RUN_ABORTED", reason="stuck")
 
 
 class TestLocations:

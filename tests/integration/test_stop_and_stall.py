@@ -137,6 +137,24 @@ class TestStalledArchive:
         assert con.execute("SELECT 1").fetchall() == [(1,)]  # the connection is still usable
         con.close()
 
+    def test_what_a_given_up_call_returns_late_is_discarded(self) -> None:
+        """A call given up on that returns after all (an archive opened once its lock was
+        released) has its result disposed of, so it holds nothing open."""
+        discarded: list[str] = []
+        release = threading.Event()
+
+        def late() -> str:
+            release.wait(5)
+            return "an open archive"
+
+        with pytest.raises(ArchiveUnavailable, match="stalled"):
+            call_with_deadline("opening", late, timeout_ms=100, discard=discarded.append)
+        release.set()
+        deadline = time.monotonic() + 5
+        while not discarded and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert discarded == ["an open archive"]
+
     def test_a_stop_cancels_a_stalled_read(self, tmp_path: Path) -> None:
         """An abort reaches a run stuck reading the archive: it does not wait for the timeout."""
         fifo = tmp_path / "stalled.duckdb"

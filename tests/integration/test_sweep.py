@@ -123,6 +123,22 @@ def test_worker_memory_cap_is_applied() -> None:
     assert death == signal.SIGKILL
 
 
+def _sigterm_handler() -> object:
+    return signal.getsignal(signal.SIGTERM)
+
+
+def test_workers_do_not_inherit_the_parents_sigterm_handler() -> None:
+    """A CLI run's SIGTERM handler (stop at the next tick) is the parent's alone: the pool
+    ends its workers with SIGTERM, so in a worker it is the default action again."""
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        with ProcessPoolExecutor(1, mp_context=get_context("fork"), initializer=_init_worker,
+                                 initargs=(None, os.getpid())) as pool:  # fmt: skip
+            assert pool.submit(_sigterm_handler).result() == signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def test_worker_out_of_memory_names_its_variant(monkeypatch) -> None:
     """A variant that exhausts its worker's budget fails the run with its variant id."""
 
