@@ -178,7 +178,7 @@ def run(
         )  # fmt: skip
         if out is not None:
             result.run_dir = write_run(result, out)
-        launch.finish_run(result.status, result.aggregate, abort=result.abort_report)
+        launch.finish_run(result.aggregate, abort=result.abort_report)
     return result
 
 

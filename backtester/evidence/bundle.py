@@ -257,10 +257,7 @@ def _make(
     if status != "complete":
         launch.finish("failed", reason=error, out_path=str(final))
     else:
-        launch.finish_run(
-            summary.get("status") or "failed", summary.get("aggregate_report"), abort=summary.get("abort"),
-            out_path=str(final),
-        )  # fmt: skip
+        launch.finish_run(summary.get("aggregate_report"), abort=summary.get("abort"), out_path=str(final))
     notices = tuple(summary.get("notices") or (n.as_dict() for n in run.notices))
     return Bundle(final, status, run_id, summary.get("status"), error, notices, summary.get("abort"))
 

@@ -114,19 +114,18 @@ class Launch:
 
     def finish_run(
         self,
-        status: str,
         aggregate: dict[str, Any] | None,
         *,
         abort: dict[str, Any] | None = None,
         out_path: str | None = None,
     ) -> bool:
-        """Record the end of a replay: ``complete`` with the counts of its aggregate report,
-        or ``aborted`` with its abort report's reason code and reason."""
+        """Record the end of a replay: ``aborted`` with its abort report's reason code and
+        reason, else ``complete`` with the counts of its aggregate report."""
         if abort is not None:
             return self.finish(
                 "aborted", reason_code=abort.get("event_type"), reason=abort.get("reason"), out_path=out_path
             )
-        return self.finish(status, counts=aggregate_counts(aggregate), out_path=out_path)
+        return self.finish("complete", counts=aggregate_counts(aggregate), out_path=out_path)
 
     def _watch(self) -> None:
         registry: Registry | None = None

@@ -211,7 +211,9 @@ def replay(
     except ArchiveUnavailable as exc:
         return _aborted(run, run_id, exc.message)
     except RunStopped as exc:
-        return _aborted(run, run_id, exc.reason, code=exc.code, stopped=exc)
+        return _aborted(
+            run, run_id, exc.reason, code=exc.code, stopped=exc if exc.at_ms is not None else None
+        )
 
 
 def _replay(
@@ -255,8 +257,8 @@ def _replay(
     large = any(n.code is ReasonCode.BACKTESTER_LARGE_SWEEP for n in run.notices)
     execution = plan(len(run.variants), large=large, workers=workers)
     variants = run_variants(feed, spec, run, run_id, execution=execution, progress=progress, stop=stop)
-    if stop is not None:
-        stop.check(at_ms=run.end_ms)
+    if stop is not None:  # asked to stop after the last tick: no tick to name
+        stop.check()
     tokens = {cid: history[-1][1].tokens for cid, history in feed.markets.items()}
     events = {
         cid: info.neg_risk_market_id if info.neg_risk else None
@@ -399,7 +401,7 @@ def _aborted(
     the reason code (the archive's, or the operator's abort) and why; a run stopped at a
     tick also says which tick and how many ticks the variant had replayed."""
     where = {}
-    if stopped is not None and stopped.at_ms is not None:
+    if stopped is not None:
         where = {"stopped_at_tick_ts_ms": stopped.at_ms, "stopped_in_variant": stopped.variant_id,
                  "ticks_replayed_before_stop": stopped.ticks}  # fmt: skip
     report = operations_report(
