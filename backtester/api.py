@@ -16,8 +16,11 @@ import pandas as pd
 
 from backtester.archive import Archive, ImportOutcome
 from backtester.archive.adapters import conversions_for
+from backtester.archive.store import default_archive_location
 from backtester.config import ResolvedRun, RunConfig, StrategyCatalog, parse_time_expr, resolve_config
 from backtester.governance import Registry, govern, runs_frame
+from backtester.ops.logs import log_reports
+from backtester.ops.metrics import write_run_metrics
 from backtester.runs import ReplayResult, check_run_id, new_run_id, replay, write_run
 from backtester.strategies import default_registry
 
@@ -168,7 +171,7 @@ def run(
     resolved = validate_config(config, now=clock)
     run_id = check_run_id(run_id) if run_id else new_run_id()
     where = str(Path(out).resolve() / run_id) if out is not None else None
-    location = str(Path(archive).resolve()) if archive is not None else None
+    location = str(Path(archive if archive is not None else default_archive_location()).resolve())
     launch = govern(resolved, run_id, kind="run", registry=registry, limit=max_in_flight, out_path=where,
                     archive=location)  # fmt: skip
     with launch:
@@ -179,6 +182,9 @@ def run(
         if out is not None:
             result.run_dir = write_run(result, out)
         launch.finish_run(result.aggregate, abort=result.abort_report)
+    if result.run_dir is not None:
+        write_run_metrics(result.run_dir, run_id, registry=launch.location)
+    log_reports(result.reports)
     return result
 
 

@@ -15,6 +15,7 @@ reached; 1 anything unexpected (and ``abort --wait`` when the run is still runni
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import sys
@@ -39,12 +40,15 @@ from backtester.errors import (
     EvidenceError,
     GovernanceError,
     ImportRejected,
+    ReasonCode,
     RegistryUnavailable,
     RunRefused,
     user_message,
 )
 from backtester.governance import STATUSES, Registry, RunRecord, Who, stop_all
 from backtester.governance.registry import max_in_flight as in_flight_limit
+from backtester.ops.logs import LOG_FORMAT_ENV, LOGGER, log_code
+from backtester.ops.logs import configure as configure_logs
 from backtester.runs import check_run_id
 from backtester.sample import LIVE_TRAIL, REAL_DATA, SAMPLE_ARCHIVE, build_sample
 
@@ -68,9 +72,37 @@ def _emit(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=False))
 
 
-def _fail(message: str, code: int) -> NoReturn:
-    click.echo(message, err=True)
+_LOG = {"format": "text"}
+
+
+def _fail(message: str, code: int, *, exc: BaseException | None = None) -> NoReturn:
+    """Exit ``code``, saying why on stderr: the text, or with ``--log-format json`` one
+    JSON line (the reason code's, when the error carries one)."""
+    if _LOG["format"] == "json":
+        reason = getattr(exc, "code", None)
+        if isinstance(reason, ReasonCode):
+            log_code(reason, replay_run_id=getattr(exc, "replay_run_id", None), detail=message)
+        else:
+            logging.getLogger("backtester.cli").error(message, extra={"severity": "ERROR", "exit_code": code})
+    else:
+        click.echo(message, err=True)
     sys.exit(code)
+
+
+def _say(message: str) -> None:
+    """A line for the operator on stderr (as JSON with ``--log-format json``)."""
+    if _LOG["format"] == "json":
+        logging.getLogger("backtester.cli").info(message, extra={"severity": "INFO"})
+    else:
+        click.echo(message, err=True)
+
+
+def _notices(run_id: str | None, notices: list[dict[str, Any]]) -> None:
+    for notice in notices:
+        if _LOG["format"] == "json":
+            log_code(notice["code"], replay_run_id=run_id, detail=notice["detail"])
+        else:
+            click.echo(f"{notice['severity']} {notice['code']}: {notice['detail']}", err=True)
 
 
 @contextmanager
@@ -80,17 +112,17 @@ def _exit_codes(*, launching: bool = False) -> Iterator[None]:
     try:
         yield
     except (ConfigError, ImportRejected, EvidenceError) as exc:
-        _fail(str(exc), EXIT_REJECTED)
+        _fail(str(exc), EXIT_REJECTED, exc=exc)
     except RunRefused as exc:
-        _fail(_refusal(exc), EXIT_TEMPFAIL)
+        _fail(_refusal(exc), EXIT_TEMPFAIL, exc=exc)
     except RegistryUnavailable as exc:
-        _fail(f"{exc}{'; nothing was launched' if launching else ''}", EXIT_TEMPFAIL)
+        _fail(f"{exc}{'; nothing was launched' if launching else ''}", EXIT_TEMPFAIL, exc=exc)
     except GovernanceError as exc:
-        _fail(str(exc), EXIT_REJECTED)
+        _fail(str(exc), EXIT_REJECTED, exc=exc)
     except ArchiveUnavailable as exc:
-        _fail(str(exc), EXIT_ABORTED)
+        _fail(str(exc), EXIT_ABORTED, exc=exc)
     except ArchiveError as exc:
-        _fail(str(exc), EXIT_REJECTED)
+        _fail(str(exc), EXIT_REJECTED, exc=exc)
 
 
 def _refusal(exc: RunRefused) -> str:
@@ -170,8 +202,20 @@ def _sigterm_stops() -> Iterator[None]:
 
 @click.group()
 @click.version_option(package_name="backtester")
-def main() -> None:
+@click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
+              help="stderr as the usual text, or one JSON line per reason code and message "
+              "[default: $BACKTESTER_LOG_FORMAT, else text].")  # fmt: skip
+def main(log_format: str | None) -> None:
     """Governance backtester for Polymarket strategies (replay only; never trades)."""
+    try:
+        _LOG["format"] = configure_logs(log_format)
+    except ValueError as exc:
+        _fail(f"{LOG_FORMAT_ENV}: {exc}", EXIT_REJECTED)
+    if _LOG["format"] == "json":
+        cli_log = logging.getLogger("backtester.cli")
+        cli_log.handlers = LOGGER.handlers
+        cli_log.setLevel(logging.INFO)
+        cli_log.propagate = False
 
 
 @main.command("import")
@@ -272,11 +316,10 @@ def run_cmd(  # noqa: PLR0917 - click passes every option by position
             archive_timeout_ms=archive_timeout_ms,
         )  # fmt: skip
     summary = result.summary()
-    for notice in summary["notices"]:
-        click.echo(f"{notice['severity']} {notice['code']}: {notice['detail']}", err=True)
+    _notices(result.replay_run_id, summary["notices"])
     _emit(summary)
     if result.run_dir is not None:
-        click.echo(f"run written to {result.run_dir}", err=True)
+        _say(f"run written to {result.run_dir}")
     if result.abort_report is not None:
         abort = result.abort_report
         _fail(f"{abort['event_type']}: {abort['reason']}", EXIT_ABORTED)
@@ -318,8 +361,7 @@ def evidence_cmd(  # noqa: PLR0917 - click passes every option by position
         where = getattr(exc, "bundle_path", None)
         sealed = f"; evidence bundle {where} sealed as failed" if where else ""
         _fail(f"interrupted ({exc or 'Ctrl-C'}){sealed}", EXIT_FAILED)
-    for notice in bundle.notices:
-        click.echo(f"{notice['severity']} {notice['code']}: {notice['detail']}", err=True)
+    _notices(None, bundle.notices)
     if bundle.status != "complete":
         _fail(f"evidence bundle {bundle.path} FAILED: {bundle.error}", EXIT_FAILED)
     click.echo(f"bundle {bundle.path} complete", err=True)
@@ -459,6 +501,32 @@ def _show(record: RunRecord) -> None:
         by = f" by {event['by']}" if event["by"] else ""
         detail = f": {event['detail']}" if event["detail"] else ""
         click.echo(f"  {event['at']}  {event['status']}{by}{detail}")
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback by default).")
+@click.option("--port", type=click.IntRange(min=0, max=65535), default=9464, show_default=True,
+              help="Port to bind (0: one the operating system picks).")  # fmt: skip
+@_REGISTRY
+@_ARCHIVE
+def serve_cmd(host: str, port: int, registry: str | None, archive: Path | None) -> None:
+    """Serve /metrics (the spec's six metrics, from the run registry),
+    /internal/health/backtester (the health check: 200, or 503 when red), and read-only
+    /runs and /runs/{replay_run_id} (JSON). Stops on SIGTERM or Ctrl-C."""
+    from backtester.ops.server import make_server  # noqa: PLC0415 - only the server needs waitress
+
+    with _exit_codes():
+        Registry(registry).close()
+    server = make_server(registry, host=host, port=port, archive=archive)
+    bound = f"http://{server.effective_host}:{server.effective_port}"
+    click.echo(f"serving {bound}/metrics and {bound}/internal/health/backtester", err=True)
+    signal.signal(signal.SIGTERM, lambda *_: server.close())
+    try:
+        server.run()
+    except (KeyboardInterrupt, OSError, ValueError):  # closed by a signal while waiting
+        pass
+    finally:
+        server.close()
 
 
 @main.group()

@@ -14,7 +14,7 @@ import backtester
 
 ROOT = Path(__file__).resolve().parents[2]
 STAGES = ["units", "errors", "fees", "config", "archive", "book", "strategies", "guards", "venue", "ledger",
-          "reports", "runs", "sample", "governance", "evidence", "api", "cli"]  # fmt: skip
+          "reports", "runs", "sample", "governance", "evidence", "ops", "api", "cli"]  # fmt: skip
 
 
 def readme_commands() -> list[str]:
