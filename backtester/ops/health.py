@@ -114,7 +114,7 @@ def health(
     now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
     checks: list[Check] = []
     try:
-        with Registry(registry) as store:
+        with Registry(registry, clock=(lambda: now) if now_ms is not None else None) as store:
             store.reap()
             records = store.runs()
             switch = store.kill_switch()

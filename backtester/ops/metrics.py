@@ -138,7 +138,7 @@ def families(records: Iterable[RunRecord], *, strategies: Sequence[str] = ()) ->
 
     >>> fams = {f.name: f for f in families([], strategies=["sum_to_one_arb"])}
     >>> [(s.name, s.labels, s.value) for s in fams["polytraders_gov_backtester_simulated_fills"].samples]
-    [('polytraders_gov_backtester_simulated_fills_total', {'strategy': 'sum_to_one_arb'}, 0.0)]
+    [('polytraders_gov_backtester_simulated_fills_total', {'strategy': 'sum_to_one_arb'}, 0)]
     """
     runs = sorted((r for r in records if r.status != "refused"), key=lambda r: r.replay_run_id)
     names = sorted({*strategies, *(_strategy(r) for r in runs)})

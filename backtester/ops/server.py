@@ -21,7 +21,7 @@ import json
 import os
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs  # query strings only: no client
 
 from prometheus_client import make_wsgi_app
 from waitress.server import create_server
