@@ -366,3 +366,72 @@ def _words(text: str) -> list[str]:
     import re  # noqa: PLC0415
 
     return re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", text)
+
+
+# ------------------------------------------------------------------ the Grafana dashboards
+
+DASHBOARDS = ROOT / "ops" / "grafana"
+
+
+def _exported_sample_names() -> set[str]:
+    """Every sample name the code really exposes (from the families it builds)."""
+    done = record("replay_A", "complete", ticks_replayed=1, ticks_skipped=0, simulated_fills=1,
+                  simulated_pnl_pusd="1", started_ms=0, ended_ms=1)  # fmt: skip
+    return {s.name for f in families([done], strategies=["sum_to_one_arb"]) for s in f.samples}
+
+
+def _wsgi_get(application: Any, path: str) -> tuple[str, Any]:
+    """One GET through the WSGI app in this process (no socket)."""
+    route, _, query = path.partition("?")
+    answer: dict[str, str] = {}
+    body = b"".join(
+        application(
+            {"REQUEST_METHOD": "GET", "PATH_INFO": route, "QUERY_STRING": query},
+            lambda status, headers: answer.update(status=status),
+        )
+    )
+    return answer["status"], json.loads(body)
+
+
+def test_the_run_history_dashboard_queries_only_metrics_the_code_exports() -> None:
+    board = json.loads((DASHBOARDS / "backtester-run-history.json").read_text())
+    assert board["title"] == "Governance / Backtester run history and simulated P&L by strategy"
+    exported = _exported_sample_names()
+    queried = set()
+    for panel in board["panels"]:
+        for target in panel["targets"]:
+            names = {w for w in _words(target["expr"]) if w.startswith("polytraders_")}
+            assert names, panel["title"]
+            assert names <= exported, (panel["title"], names - exported)
+            queried |= names
+    # Every one of the six metrics is on the board.
+    for name in CONTRACT:
+        assert any(q == name or q.startswith(name + "_") for q in queried), name
+
+
+def test_the_sweep_dashboard_reads_fields_the_runs_endpoint_serves(tmp_path: Path) -> None:
+    from backtester.governance import aggregate_counts  # noqa: PLC0415
+    from backtester.ops.server import app  # noqa: PLC0415
+
+    counts = aggregate_counts(
+        {"report_id": "ops_backtester_replay_S_complete", "ticks_replayed": 10, "ticks_skipped": 0,
+         "variants": [{"variant_id": i, "params": {"min_edge_bps": 10 * i}, "simulated_fills": i,
+                       "simulated_volume_pusd": "1", "simulated_pnl_pusd": str(i),
+                       "simulated_net_fees_pusd": "0", "realised_pnl_pusd": "0", "unrealised_pnl_pusd": "0",
+                       "vs_original_pnl_delta_pusd": "0"} for i in range(2)]}
+    )  # fmt: skip
+    sweep = record(
+        "replay_S", "complete", variants=2, started_ms=1, ended_ms=2, config_sha256="abc", **counts
+    )
+    application = app(_registry_with(tmp_path, [sweep]))
+    board = json.loads((DASHBOARDS / "backtester-sweep-comparison.json").read_text())
+    assert board["title"] == "Governance / Parameter sweep results comparison"
+    for panel in board["panels"]:
+        (target,) = panel["targets"]
+        path = target["url"].replace("${base}", "").replace("${run}", "replay_S")
+        status, served = _wsgi_get(application, path)
+        assert status.startswith("200"), (panel["title"], status)
+        rows = served[target["root_selector"]] if "root_selector" in target else served
+        assert rows, panel["title"]
+        for column in target["columns"]:
+            assert all(column["selector"] in row for row in rows), (panel["title"], column["selector"])
