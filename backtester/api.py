@@ -21,6 +21,7 @@ from backtester.config import ResolvedRun, RunConfig, StrategyCatalog, parse_tim
 from backtester.governance import Registry, govern, runs_frame
 from backtester.ops.logs import log_reports
 from backtester.ops.metrics import write_run_metrics
+from backtester.ops.retention import query as query_topic
 from backtester.runs import ReplayResult, check_run_id, new_run_id, replay, write_run
 from backtester.strategies import default_registry
 
@@ -205,6 +206,20 @@ def runs(
     with Registry(registry) as store:
         store.reap()
         return runs_frame(store.runs(status=status, limit=limit))
+
+
+def reports_frame(out: str | Path, sql: str = "SELECT * FROM reports") -> pd.DataFrame:
+    """The operations topic under ``out`` (every run written there) as a DataFrame: ``sql``
+    over the view ``reports`` (one row per report: ``report_id``, ``replay_run_id``,
+    ``event_type``, ``report_kind``, ``partition``, ``ts_ms``, ``retained_until``,
+    ``mode``, the report as canonical JSON in ``report``, and the Hive columns
+    ``bot_slug`` and ``epoch``), queried in place by DuckDB.
+
+    >>> import tempfile
+    >>> reports_frame(tempfile.mkdtemp()).empty
+    True
+    """
+    return query_topic(out, sql)
 
 
 def make_evidence(

@@ -529,6 +529,67 @@ def serve_cmd(host: str, port: int, registry: str | None, archive: Path | None) 
         server.close()
 
 
+@main.group("reports")
+def reports_group() -> None:
+    """The operations topic (polytraders.reports.operations) under a run's --out."""
+
+
+@reports_group.command("query")
+@click.argument("sql")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="The --out of the runs.")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON (else CSV).")
+def reports_query(sql: str, out: Path, as_json: bool) -> None:
+    """Run SQL over the topic in place (DuckDB); the view `reports` holds every report,
+    e.g. "SELECT event_type, count(*) FROM reports GROUP BY ALL"."""
+    import duckdb  # noqa: PLC0415
+
+    try:
+        frame = api.reports_frame(out, sql)
+    except duckdb.Error as exc:
+        _fail(f"query failed: {exc}", EXIT_REJECTED)
+    if as_json:
+        click.echo(frame.to_json(orient="records", date_format="iso", indent=2))
+    else:
+        click.echo(frame.to_csv(index=False), nl=False)
+
+
+@main.group("retention")
+def retention_group() -> None:
+    """Retention of the operations topic (1 year, spec section 9)."""
+
+
+@retention_group.command("apply")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="The --out of the runs.")
+@click.option("--now", default=None, help="The clock, ISO 8601 UTC [default: the wall clock].")
+@click.option("--dry-run", is_flag=True, help="Say what would be dropped; drop nothing.")
+@_REGISTRY
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+def retention_apply(out: Path, now: str | None, dry_run: bool, registry: str | None, as_json: bool) -> None:
+    """Drop the reports past their retained_until, partition by partition; never those of a
+    run the registry still holds running."""
+    from backtester.ops.retention import apply_retention  # noqa: PLC0415
+
+    try:
+        clock = api.resolve_now(now)
+    except ValueError as exc:
+        _fail(f"--now: {exc}", EXIT_REJECTED)
+    with _exit_codes():
+        outcome = apply_retention(out, now=clock.date(), dry_run=dry_run, registry=registry)
+    if as_json:
+        _emit(outcome.as_dict())
+        return
+    verb = "would drop" if dry_run else "dropped"
+    for partition, counts in outcome.dropped.items():
+        click.echo(f"{verb} {counts['reports']} report(s) in {counts['files']} file(s) from {partition}")
+    for held in outcome.held:
+        click.echo(f"kept {held}: its run is still running")
+    total = sum(c["files"] for c in outcome.dropped.values())
+    click.echo(
+        f"{verb} {outcome.reports_dropped} report(s) in {total} file(s) from {len(outcome.dropped)} "
+        f"partition(s) expired before {outcome.now}; {outcome.kept_files} file(s) kept"
+    )
+
+
 @main.group()
 def sample() -> None:
     """The bundled sample archive."""

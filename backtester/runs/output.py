@@ -163,7 +163,7 @@ def _publish(out: Path, result: ReplayResult) -> None:
         folder = out / OPERATIONS / f"bot_slug={BOT_SLUG}" / f"epoch={day}"
         folder.mkdir(parents=True, exist_ok=True)
         aside = folder / f".{result.replay_run_id}.parquet.partial"
-        pq.write_table(batch, aside)
+        pq.write_table(batch, aside, compression="zstd")
         with aside.open("rb") as handle:
             os.fsync(handle.fileno())
         os.replace(aside, folder / f"{result.replay_run_id}.parquet")

@@ -435,3 +435,72 @@ def test_the_sweep_dashboard_reads_fields_the_runs_endpoint_serves(tmp_path: Pat
         assert rows, panel["title"]
         for column in target["columns"]:
             assert all(column["selector"] in row for row in rows), (panel["title"], column["selector"])
+
+
+# ------------------------------------------------------------------ the topic and its retention
+
+
+def _topic_file(out: Path, epoch: str, run_id: str, retained: str, n: int) -> Path:
+    """A GENERATED topic file: ``n`` placeholder reports of ``run_id`` in partition ``epoch``."""
+    import datetime as dt  # noqa: PLC0415
+
+    import pyarrow as pa  # noqa: PLC0415
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    from backtester.runs.output import _schema  # noqa: PLC0415
+
+    folder = out / "operations" / "bot_slug=backtester" / f"epoch={epoch}"
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = {
+        "report_id": [f"ops_{run_id}_{i}" for i in range(n)], "replay_run_id": [run_id] * n,
+        "event_type": ["BACKTESTER_TICK_PROCESSED"] * n, "report_kind": ["OperationsReport"] * n,
+        "partition": [f"backtester+{epoch}T00:00Z"] * n, "ts_ms": [0] * n,
+        "retained_until": [dt.date.fromisoformat(retained)] * n, "mode": ["replay"] * n, "report": ["{}"] * n,
+    }  # fmt: skip
+    path = folder / f"{run_id}.parquet"
+    pq.write_table(pa.table(rows, schema=_schema()), path, compression="zstd")
+    return path
+
+
+def test_retention_drops_exactly_the_expired_partitions_and_never_a_running_runs(tmp_path: Path) -> None:
+    import datetime as dt  # noqa: PLC0415
+
+    from backtester.ops.retention import apply_retention, query  # noqa: PLC0415
+
+    out = tmp_path / "out"
+    old = _topic_file(out, "2025-01-01", "replay_OLD", "2026-01-01", 3)  # expired
+    edge = _topic_file(out, "2025-05-31", "replay_EDGE", "2026-06-01", 2)  # kept through its day
+    new = _topic_file(out, "2025-12-01", "replay_NEW", "2026-12-01", 4)  # kept
+    live = _topic_file(out, "2025-02-01", "replay_LIVE", "2026-01-15", 5)  # expired, but still running
+    shared = _topic_file(out, "2025-12-01", "replay_OLD2", "2026-02-01", 1)  # expired, beside a kept file
+    registry = _registry_with(
+        tmp_path, [record("replay_LIVE", "running", host="elsewhere", heartbeat_ms=2**62)]
+    )
+    now = dt.date(2026, 6, 1)
+
+    dry = apply_retention(out, now=now, dry_run=True, registry=registry)
+    assert all(p.exists() for p in (old, edge, new, live, shared))
+    assert dry.as_dict()["partitions"] == {
+        "bot_slug=backtester/epoch=2025-01-01": {"files": 1, "reports": 3},
+        "bot_slug=backtester/epoch=2025-12-01": {"files": 1, "reports": 1},
+    }
+
+    done = apply_retention(out, now=now, registry=registry)
+    assert done.as_dict()["partitions"] == dry.as_dict()["partitions"]
+    assert (done.reports_dropped, done.held) == (
+        4,
+        ["bot_slug=backtester/epoch=2025-02-01/replay_LIVE.parquet"],
+    )
+    assert done.removed_partitions == ["bot_slug=backtester/epoch=2025-01-01"]
+    assert not old.exists()
+    assert not shared.exists()
+    assert edge.exists()
+    assert new.exists()
+    assert live.exists()
+    left = query(out, "SELECT replay_run_id, count(*) AS n FROM reports GROUP BY ALL ORDER BY 1")
+    assert left.to_dict("records") == [
+        {"replay_run_id": "replay_EDGE", "n": 2}, {"replay_run_id": "replay_LIVE", "n": 5},
+        {"replay_run_id": "replay_NEW", "n": 4},
+    ]  # fmt: skip
+    # Nothing more to drop: a second pass is a no-op.
+    assert apply_retention(out, now=now, registry=registry).reports_dropped == 0
