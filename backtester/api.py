@@ -20,7 +20,6 @@ from backtester.archive.store import default_archive_location
 from backtester.config import ResolvedRun, RunConfig, StrategyCatalog, parse_time_expr, resolve_config
 from backtester.governance import Registry, govern, runs_frame
 from backtester.ops.logs import log_reports
-from backtester.ops.metrics import write_run_metrics
 from backtester.ops.retention import query as query_topic
 from backtester.runs import ReplayResult, check_run_id, new_run_id, replay, write_run
 from backtester.strategies import default_registry
@@ -184,6 +183,8 @@ def run(
             result.run_dir = write_run(result, out)
         launch.finish_run(result.aggregate, abort=result.abort_report)
     if result.run_dir is not None:
+        from backtester.ops.metrics import write_run_metrics  # noqa: PLC0415 - prometheus_client only when needed
+
         write_run_metrics(result.run_dir, run_id, registry=launch.location)
     log_reports(result.reports)
     return result

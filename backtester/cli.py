@@ -47,7 +47,7 @@ from backtester.errors import (
 )
 from backtester.governance import STATUSES, Registry, RunRecord, Who, stop_all
 from backtester.governance.registry import max_in_flight as in_flight_limit
-from backtester.ops.logs import LOG_FORMAT_ENV, LOGGER, log_code
+from backtester.ops.logs import LOG_FORMAT_ENV, log_code
 from backtester.ops.logs import configure as configure_logs
 from backtester.runs import check_run_id
 from backtester.sample import LIVE_TRAIL, REAL_DATA, SAMPLE_ARCHIVE, build_sample
@@ -211,11 +211,6 @@ def main(log_format: str | None) -> None:
         _LOG["format"] = configure_logs(log_format)
     except ValueError as exc:
         _fail(f"{LOG_FORMAT_ENV}: {exc}", EXIT_REJECTED)
-    if _LOG["format"] == "json":
-        cli_log = logging.getLogger("backtester.cli")
-        cli_log.handlers = LOGGER.handlers
-        cli_log.setLevel(logging.INFO)
-        cli_log.propagate = False
 
 
 @main.command("import")
@@ -515,8 +510,8 @@ def serve_cmd(host: str, port: int, registry: str | None, archive: Path | None) 
     /runs and /runs/{replay_run_id} (JSON). Stops on SIGTERM or Ctrl-C."""
     from backtester.ops.server import make_server  # noqa: PLC0415 - only the server needs waitress
 
-    with _exit_codes():
-        Registry(registry).close()
+    with _exit_codes(), Registry(registry) as store:
+        store.kill_switch()  # a registry out of reach: exit 75 now, not a 503 per request
     server = make_server(registry, host=host, port=port, archive=archive)
     bound = f"http://{server.effective_host}:{server.effective_port}"
     click.echo(f"serving {bound}/metrics and {bound}/internal/health/backtester", err=True)

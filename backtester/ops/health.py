@@ -48,6 +48,7 @@ from backtester.config.window import format_ms
 from backtester.errors import ArchiveUnavailable, RegistryUnavailable
 from backtester.governance import Registry, RunRecord
 from backtester.governance.registry import max_in_flight
+from backtester.ops.metrics import ENDED
 
 __all__ = ["DAY_MS", "RECENT_RUNS", "SATURATED_MS", "SKIP_RATE_LIMIT", "Check", "Health", "health"]
 
@@ -62,7 +63,7 @@ ARCHIVE_PROBE_MS = 5_000
 """How long the archive may take to open and answer before it counts as unreachable."""
 
 _RANK = {"green": 0, "amber": 1, "red": 2}
-_FAILED = ("aborted", "failed", "interrupted")
+_FAILED = tuple(s for s in ENDED if s != "complete")  # ended without completing
 
 
 @dataclass(frozen=True)
@@ -211,11 +212,11 @@ def _skip_rate(records: list[RunRecord], now: int) -> Check:
 def _recent(records: list[RunRecord], now: int) -> Check:
     ended = [
         r for r in records
-        if r.status in ("complete", *_FAILED) and r.ended_ms is not None and r.ended_ms > now - DAY_MS
+        if r.status in ENDED and r.ended_ms is not None and r.ended_ms > now - DAY_MS
     ]  # fmt: skip
     ended.sort(key=lambda r: (r.ended_ms, r.replay_run_id), reverse=True)
     latest = ended[:RECENT_RUNS]
-    counts = {s: sum(1 for r in latest if r.status == s) for s in ("complete", *_FAILED)}
+    counts = {s: sum(1 for r in latest if r.status == s) for s in ENDED}
     if not latest:
         return Check("recent_runs", "green", counts, "no run ended in the last 24 h")
     if counts["complete"]:

@@ -7,8 +7,9 @@ user-facing message, or ours where it has none, :mod:`backtester.reports.message
 ``detail`` (what happened, in this run's words) and ``context`` (``market``, ``tick``
 (epoch ms), ``variant`` where they apply).
 
-The records go to the ``backtester.codes`` logger. The CLI writes them to stderr as JSON
-with ``--log-format json`` or ``BACKTESTER_LOG_FORMAT=json``; otherwise its stderr is
+The records go to the ``backtester.codes`` logger. The CLI writes them, and every other
+``backtester.*`` logger's, to stderr as JSON with ``--log-format json`` or
+``BACKTESTER_LOG_FORMAT=json``; otherwise its stderr is
 the human-readable text it always printed, and nothing is logged there (the logger has
 a ``NullHandler``, as a library's should; a notebook that configures logging sees the
 records as usual).
@@ -22,8 +23,6 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pythonjsonlogger.json import JsonFormatter
-
 from backtester.errors import ReasonCode, Severity, user_message
 from backtester.reports.messages import USER_MESSAGES
 
@@ -32,6 +31,7 @@ __all__ = ["LOG_FORMAT_ENV", "LOGGER", "configure", "log_code", "log_reports", "
 LOG_FORMAT_ENV = "BACKTESTER_LOG_FORMAT"
 LOGGER = logging.getLogger("backtester.codes")
 LOGGER.addHandler(logging.NullHandler())
+_PACKAGE = logging.getLogger("backtester")
 
 _LEVEL = {Severity.INFO: logging.INFO, Severity.WARN: logging.WARNING, Severity.HARD_REJECT: logging.ERROR}
 _CODES = frozenset(ReasonCode)
@@ -63,9 +63,6 @@ def log_code(
 
 def log_reports(reports: Iterable[Mapping[str, Any]]) -> None:
     """Log the reason code of every report that carries one, in the run's order."""
-    if not LOGGER.isEnabledFor(logging.INFO):
-        reports = [r for r in reports if r.get("event_type") in _CODES
-                   and ReasonCode(r["event_type"]).severity != Severity.INFO]  # fmt: skip
     for report in reports:
         code = report.get("event_type")
         if code not in _CODES:
@@ -90,9 +87,11 @@ def configure(fmt: str | None = None) -> str:
     if chosen not in {"text", "json"}:
         msg = f"log format must be text or json, got {chosen!r}"
         raise ValueError(msg)
-    for handler in [h for h in LOGGER.handlers if getattr(h, "_backtester", False)]:
-        LOGGER.removeHandler(handler)
+    for handler in [h for h in _PACKAGE.handlers if getattr(h, "_backtester", False)]:
+        _PACKAGE.removeHandler(handler)
     if chosen == "json":
+        from pythonjsonlogger.json import JsonFormatter  # noqa: PLC0415 - only the JSON format needs it
+
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(
             JsonFormatter(
@@ -101,7 +100,7 @@ def configure(fmt: str | None = None) -> str:
             )
         )  # fmt: skip
         handler._backtester = True  # type: ignore[attr-defined]
-        LOGGER.addHandler(handler)
-        LOGGER.setLevel(logging.INFO)
-        LOGGER.propagate = False
+        _PACKAGE.addHandler(handler)  # every backtester.* logger: the codes, the CLI's lines
+        _PACKAGE.setLevel(logging.INFO)
+        _PACKAGE.propagate = False
     return chosen

@@ -6,16 +6,9 @@ custom ``prometheus_client`` collector (:class:`RegistryCollector`) reads it at 
 scrape, so a restarted server, or a second one on another host over the same
 PostgreSQL registry, reports the same counters, never a smaller value.
 
-=================================================  =========  =====  ==========================
-metric                                             type       unit   labels
-=================================================  =========  =====  ==========================
-``polytraders_gov_backtester_runs_total``          counter    count  strategy, status
-``polytraders_gov_backtester_ticks_processed_total``  counter  count  strategy, replay_run_id
-``polytraders_gov_backtester_simulated_fills_total``  counter  count  strategy
-``polytraders_gov_backtester_simulated_pnl_pusd``  gauge      pusd   strategy, replay_run_id
-``polytraders_gov_backtester_ticks_skipped_total`` counter    count  strategy
-``polytraders_gov_backtester_run_duration_ms``     histogram  ms     strategy
-=================================================  =========  =====  ==========================
+Their names, types and labels (the units: counts, ``pusd`` for the P&L gauge, ``ms``
+for the duration histogram) are :data:`CONTRACT`, which tests and the dashboards'
+checks read.
 
 How each is read from the registry:
 

@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from backtester.governance import Registry
-from backtester.runs.output import OPERATIONS, operations_glob
+from backtester.runs.output import OPERATIONS, operations_schema, operations_source
 
 __all__ = ["Retention", "apply_retention", "query"]
 
@@ -40,18 +40,11 @@ def query(out_dir: str | os.PathLike[str], sql: str = "SELECT * FROM reports") -
     con = duckdb.connect(config={"autoinstall_known_extensions": "false"})
     try:
         if any((Path(out_dir) / OPERATIONS).rglob("*.parquet")):
-            glob = operations_glob(out_dir).replace("'", "''")  # a view cannot take parameters
-            con.execute(
-                f"CREATE VIEW reports AS SELECT * FROM read_parquet('{glob}', hive_partitioning = true, "
-                "hive_types = {'bot_slug': VARCHAR, 'epoch': DATE})"
-            )
-        else:
-            con.execute(
-                "CREATE VIEW reports AS SELECT NULL::VARCHAR AS report_id, NULL::VARCHAR AS replay_run_id, "
-                "NULL::VARCHAR AS event_type, NULL::VARCHAR AS report_kind, NULL::VARCHAR AS partition, "
-                "NULL::BIGINT AS ts_ms, NULL::DATE AS retained_until, NULL::VARCHAR AS mode, "
-                "NULL::VARCHAR AS report, NULL::VARCHAR AS bot_slug, NULL::DATE AS epoch WHERE false"
-            )
+            con.execute(f"CREATE VIEW reports AS SELECT * FROM {operations_source(out_dir)}")
+        else:  # no file yet: the same columns, no rows
+            con.register("no_reports", operations_schema().empty_table())
+            hive = "NULL::VARCHAR AS bot_slug, NULL::DATE AS epoch"
+            con.execute(f"CREATE VIEW reports AS SELECT *, {hive} FROM no_reports")
         return con.sql(sql).df()
     finally:
         con.close()

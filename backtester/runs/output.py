@@ -41,7 +41,10 @@ import pyarrow.parquet as pq
 from backtester.reports.summary import retained_until
 from backtester.runs.replay import ReplayResult
 
-__all__ = ["OPERATIONS", "dump", "operations_glob", "read_operations", "run_files", "write_run"]
+__all__ = [
+    "OPERATIONS", "dump", "operations_glob", "operations_schema", "operations_source", "read_operations",
+    "run_files", "write_run",
+]  # fmt: skip
 
 OPERATIONS = "operations"
 """The folder of the operations topic under a run's ``out`` (a Hive-partitioned dataset)."""
@@ -112,22 +115,29 @@ def read_operations(out_dir: str | Path, *, replay_run_id: str | None = None) ->
     0
     """
     if not any((Path(out_dir) / OPERATIONS).rglob("*.parquet")):
-        return _schema().empty_table()
+        return operations_schema().empty_table()
     con = duckdb.connect(config={"autoinstall_known_extensions": "false"})
     try:
-        source = (
-            "read_parquet(?, hive_partitioning = true, hive_types = {'bot_slug': VARCHAR, 'epoch': DATE})"
-        )
         where = "WHERE replay_run_id = ?" if replay_run_id else ""
-        params = [operations_glob(out_dir)] + ([replay_run_id] if replay_run_id else [])
         return con.sql(
-            f"SELECT * FROM {source} {where} ORDER BY replay_run_id, report_id", params=params
+            f"SELECT * FROM {operations_source(out_dir)} {where} ORDER BY replay_run_id, report_id",
+            params=[replay_run_id] if replay_run_id else None,
         ).to_arrow_table()
     finally:
         con.close()
 
 
-def _schema() -> pa.Schema:
+def operations_source(out_dir: str | Path) -> str:
+    """The DuckDB table expression reading the whole topic under ``out_dir`` in place, with
+    its Hive columns ``bot_slug`` and ``epoch`` (the path inlined as a literal, so a view
+    can use it: a view cannot take parameters)."""
+    glob = operations_glob(out_dir).replace("'", "''")
+    hive = "hive_partitioning = true, hive_types = {'bot_slug': VARCHAR, 'epoch': DATE}"
+    return f"read_parquet('{glob}', {hive})"
+
+
+def operations_schema() -> pa.Schema:
+    """The columns of a topic file (before the Hive columns)."""
     return pa.schema(
         [
             ("report_id", pa.string()), ("replay_run_id", pa.string()), ("event_type", pa.string()),
@@ -158,7 +168,7 @@ def _publish(out: Path, result: ReplayResult) -> None:
                 "mode": [r["mode"] for r in reports],
                 "report": [dump(r) for r in reports],
             },
-            schema=_schema(),
+            schema=operations_schema(),
         )
         folder = out / OPERATIONS / f"bot_slug={BOT_SLUG}" / f"epoch={day}"
         folder.mkdir(parents=True, exist_ok=True)

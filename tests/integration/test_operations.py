@@ -447,7 +447,7 @@ def _topic_file(out: Path, epoch: str, run_id: str, retained: str, n: int) -> Pa
     import pyarrow as pa  # noqa: PLC0415
     import pyarrow.parquet as pq  # noqa: PLC0415
 
-    from backtester.runs.output import _schema  # noqa: PLC0415
+    from backtester.runs.output import operations_schema  # noqa: PLC0415
 
     folder = out / "operations" / "bot_slug=backtester" / f"epoch={epoch}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -458,7 +458,7 @@ def _topic_file(out: Path, epoch: str, run_id: str, retained: str, n: int) -> Pa
         "retained_until": [dt.date.fromisoformat(retained)] * n, "mode": ["replay"] * n, "report": ["{}"] * n,
     }  # fmt: skip
     path = folder / f"{run_id}.parquet"
-    pq.write_table(pa.table(rows, schema=_schema()), path, compression="zstd")
+    pq.write_table(pa.table(rows, schema=operations_schema()), path, compression="zstd")
     return path
 
 
