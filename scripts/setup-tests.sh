@@ -7,7 +7,7 @@
 # rules are checked and unit-tested with it; its server is never started). Safe to run again.
 set -eu
 python3.11 -m venv .venv
-.venv/bin/pip install -e '.[test]'
+.venv/bin/pip install -e '.[test,ray]'
 need=""
 command -v chromium >/dev/null 2>&1 || need="$need chromium"
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 \

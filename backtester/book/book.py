@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from backtester.book.overlay import Overlay
+from backtester.book.overlay import Overlay, OverlayScope
 
 __all__ = ["BookState", "TokenBook"]
 
@@ -47,17 +47,20 @@ class TokenBook:
         "_asks_cache",
         "_bids_cache",
         "ask_overlay",
+        "ask_watchers",
         "asks",
         "asset_id",
         "best_ask",
         "best_bid",
         "bid_overlay",
+        "bid_watchers",
         "bids",
         "depth_limit",
         "drops",
         "last_mid",
         "last_seq",
         "reason",
+        "scope",
         "stamp_ms",
         "state",
         "tick",
@@ -65,7 +68,7 @@ class TokenBook:
         "top_bid",
     )
 
-    def __init__(self, asset_id: str, tick: int | None = None) -> None:
+    def __init__(self, asset_id: str, tick: int | None = None, scope: OverlayScope | None = None) -> None:
         self.asset_id = asset_id
         self.tick = tick  # the price grid in force (micro-units): market record, then tick_size_change
         self.bids: dict[int, int] = {}
@@ -83,8 +86,13 @@ class TokenBook:
         self._bids_cache: list[tuple[int, int]] | None = None
         self._asks_cache: list[tuple[int, int]] | None = None
         # What the run itself changed (see backtester.book.overlay); None until it does.
+        # In a one-pass sweep these are the active variant's (see OverlayScope); the
+        # watchers are every variant's, all told of each change the archive shows.
         self.bid_overlay: Overlay | None = None
         self.ask_overlay: Overlay | None = None
+        self.bid_watchers: list[Overlay] = []
+        self.ask_watchers: list[Overlay] = []
+        self.scope = scope if scope is not None else OverlayScope()
         # The archive's latest drop per level, (is_bid, price) -> (ts_ms, shares), kept only
         # when the run restores the live footprint (None: not kept).
         self.drops: dict[tuple[bool, int], tuple[int, int]] | None = None
@@ -118,10 +126,10 @@ class TokenBook:
         self.stamp_ms = ts_ms
         self.depth_limit = depth_limit
         self._bids_cache = self._asks_cache = None
-        if self.bid_overlay is not None:
-            self.bid_overlay.side_replaced(ts_ms, old_bids, self.bids)
-        if self.ask_overlay is not None:
-            self.ask_overlay.side_replaced(ts_ms, old_asks, self.asks)
+        for overlay in self.bid_watchers:
+            overlay.side_replaced(ts_ms, old_bids, self.bids)
+        for overlay in self.ask_watchers:
+            overlay.side_replaced(ts_ms, old_asks, self.asks)
 
     def _note_drops(self, is_bid: bool, ts_ms: int, old: dict[int, int], new: dict[int, int]) -> None:
         assert self.drops is not None
@@ -157,8 +165,10 @@ class TokenBook:
                 self.drops[(bool(is_bid), price)] = (ts_ms, old - size)
         if is_bid:
             self._bids_cache = None
-            if self.bid_overlay is not None:
-                self.bid_overlay.level_changed(price, ts_ms, self.bids.get(price, 0), size)
+            if self.bid_watchers:
+                old_size = self.bids.get(price, 0)
+                for overlay in self.bid_watchers:
+                    overlay.level_changed(price, ts_ms, old_size, size)
             if size:
                 self.bids[price] = size
                 if self.best_bid is None or price > self.best_bid:
@@ -167,8 +177,10 @@ class TokenBook:
                 self.best_bid = max(self.bids) if self.bids else None
         else:
             self._asks_cache = None
-            if self.ask_overlay is not None:
-                self.ask_overlay.level_changed(price, ts_ms, self.asks.get(price, 0), size)
+            if self.ask_watchers:
+                old_size = self.asks.get(price, 0)
+                for overlay in self.ask_watchers:
+                    overlay.level_changed(price, ts_ms, old_size, size)
             if size:
                 self.asks[price] = size
                 if self.best_ask is None or price < self.best_ask:
@@ -230,15 +242,25 @@ class TokenBook:
         self._overlay(bid_side).live_fill(price, shares, ts_ms + echo_ms, recent)
 
     def _overlay(self, bid_side: bool) -> Overlay:
+        """The active variant's overlay of one side, made (and watched) on first use."""
         if bid_side:
             self._bids_cache = None
             if self.bid_overlay is None:
-                self.bid_overlay = Overlay()
+                self.bid_overlay = self.scope.new(self.asset_id, True)
+                self.bid_watchers.append(self.bid_overlay)
             return self.bid_overlay
         self._asks_cache = None
         if self.ask_overlay is None:
-            self.ask_overlay = Overlay()
+            self.ask_overlay = self.scope.new(self.asset_id, False)
+            self.ask_watchers.append(self.ask_overlay)
         return self.ask_overlay
+
+    def use_overlays(self, bid: Overlay | None, ask: Overlay | None) -> None:
+        """Show another variant's overlays (a one-pass sweep switching variants)."""
+        if bid is not self.bid_overlay:
+            self.bid_overlay, self._bids_cache = bid, None
+        if ask is not self.ask_overlay:
+            self.ask_overlay, self._asks_cache = ask, None
 
     def check_seq(self, seq: int) -> int:
         """Record a message's ``seq``; return how many messages of the token are missing
@@ -297,7 +319,8 @@ class TokenBook:
             self.last_mid = self.mid()
         self.state = BookState.UNKNOWN
         self.reason = reason
-        self.bid_overlay = self.ask_overlay = None
+        for overlay in (*self.bid_watchers, *self.ask_watchers):
+            overlay.clear()  # every variant's changes go with the book they were made on
         self.bids, self.asks = {}, {}
         self.best_bid = self.best_ask = self.top_bid = self.top_ask = None
         self._bids_cache = self._asks_cache = None

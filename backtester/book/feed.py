@@ -20,7 +20,7 @@ no false gaps.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -185,6 +185,20 @@ class ArchiveFeed:
         # than the rest of reading the feed.
         events = list(zip(*columns, extras, strict=True))
         return cls(events, load_markets(archive, markets), start_ms, end_ms)
+
+    def iter_events(self) -> Iterator[tuple[Any, ...]]:
+        """The events in order (each a tuple in :class:`Event`'s field order)."""
+        return iter(self.events)
+
+    @property
+    def size(self) -> int:
+        """How many events one pass reads."""
+        return len(self.events)
+
+    @property
+    def has_live_executions(self) -> bool:
+        """Does the window hold fills of the live bot (whose footprint a run may restore)?"""
+        return any(e[2] == Kind.LIVE_EXECUTION for e in self.events)
 
 
 def _strings(column: pa.ChunkedArray) -> list[str | None]:

@@ -28,7 +28,7 @@ Two adjustments, both per price level:
 
 from __future__ import annotations
 
-__all__ = ["Overlay"]
+__all__ = ["Overlay", "OverlayScope"]
 
 
 class Overlay:
@@ -42,6 +42,11 @@ class Overlay:
 
     def __bool__(self) -> bool:
         return bool(self.taken or self.footprint)
+
+    def clear(self) -> None:
+        """Forget every adjustment (the book lost sync: nothing of it is known any more)."""
+        self.taken.clear()
+        self.footprint.clear()
 
     def take(self, price: int, shares: int) -> None:
         self.taken[price] = self.taken.get(price, 0) + shares
@@ -93,3 +98,23 @@ class Overlay:
             else:
                 out.pop(price, None)
         return out
+
+
+class OverlayScope:
+    """Whose overlays the books of a run read and make: one variant's at a time.
+
+    A one-pass sweep shares one set of books among its variants. Each variant keeps its
+    overlays in its own dict, ``(asset_id, is_bid) -> Overlay``; the engine points
+    ``active`` at the dict of the variant it is about to run (and each book's
+    ``bid_overlay``/``ask_overlay`` at that variant's), so an overlay a fill makes lands
+    in that variant's dict. A book alone (or a single variant) has a scope of its own.
+    """
+
+    __slots__ = ("active",)
+
+    def __init__(self) -> None:
+        self.active: dict[tuple[str, bool], Overlay] = {}
+
+    def new(self, asset_id: str, is_bid: bool) -> Overlay:
+        overlay = self.active[(asset_id, is_bid)] = Overlay()
+        return overlay

@@ -1,6 +1,6 @@
-"""Replay runs: the tick loop of one variant, and a whole run over its variants."""
+"""Replay runs: the tick loop (one pass, one variant or many), and a whole run over its variants."""
 
-from backtester.runs.engine import Decision, VariantResult, run_variant
+from backtester.runs.engine import Decision, VariantResult, run_pass, run_variant
 from backtester.runs.output import write_run
 from backtester.runs.replay import ReplayResult, check_run_id, new_run_id, replay
 
@@ -11,6 +11,7 @@ __all__ = [
     "check_run_id",
     "new_run_id",
     "replay",
+    "run_pass",
     "run_variant",
     "write_run",
 ]

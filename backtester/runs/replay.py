@@ -187,6 +187,7 @@ def replay(
     hash_archive: bool = False,
     stop: StopSignal | None = None,
     archive_timeout_ms: int | None = None,
+    triggers: bool = True,
 ) -> ReplayResult:
     """Validate ``config`` (or take an already resolved run) and replay it over
     ``archive``; with ``hash_archive``, also record the archive's content hash, from the
@@ -198,6 +199,9 @@ def replay(
     that does not answer within ``archive_timeout_ms``, by default the spec's 300 000 ms;
     see :mod:`backtester.archive.deadline`). So does a stop requested through ``stop``
     (an operator's abort), seen at the next tick boundary or while the archive is read.
+
+    ``triggers=False`` calls the strategy at every tick even where its trigger says it
+    cannot act (the results are the same; see :mod:`backtester.runs.engine`).
     """
     registry = strategies if strategies is not None else default_registry()
     run = config if isinstance(config, ResolvedRun) else resolve_config(config, now=now, strategies=registry)
@@ -206,7 +210,7 @@ def replay(
     try:
         return _replay(
             run, run_id, archive, registry, workers=workers, progress=progress, hash_archive=hash_archive,
-            stop=stop, timeout=timeout,
+            stop=stop, timeout=timeout, triggers=triggers,
         )  # fmt: skip
     except ArchiveUnavailable as exc:
         return _aborted(run, run_id, exc.message)
@@ -219,6 +223,7 @@ def replay(
 def _replay(
     run: ResolvedRun, run_id: str, archive: str | Path | None, registry: StrategyRegistry, *,
     workers: int | None, progress: bool | None, hash_archive: bool, stop: StopSignal | None, timeout: int,
+    triggers: bool = True,
 ) -> ReplayResult:  # fmt: skip
     check = stop.check if stop is not None else None
     store = call_with_deadline(
@@ -256,7 +261,9 @@ def _replay(
     spec = registry[run.strategy]
     large = any(n.code is ReasonCode.BACKTESTER_LARGE_SWEEP for n in run.notices)
     execution = plan(len(run.variants), large=large, workers=workers)
-    variants = run_variants(feed, spec, run, run_id, execution=execution, progress=progress, stop=stop)
+    variants = run_variants(
+        feed, spec, run, run_id, execution=execution, progress=progress, stop=stop, triggers=triggers
+    )
     if stop is not None:  # asked to stop after the last tick: no tick to name
         stop.check()
     tokens = {cid: history[-1][1].tokens for cid, history in feed.markets.items()}

@@ -1,10 +1,11 @@
 """Running a run's variants: in this process, or in parallel worker processes.
 
 The archive is read once per run (one :class:`~backtester.book.feed.ArchiveFeed`), and
-every variant replays that same feed. With more than one worker, the workers are forked
-after the feed is loaded, so they share it instead of reading the archive again; each
-variant's result comes back whole, and the results are put in ``variant_id`` order, so
-nothing in the output depends on which worker finished first.
+the variants share one pass over it (see :mod:`backtester.runs.engine`). With more than
+one worker, the workers are forked after the feed is loaded, so they share it instead
+of reading the archive again; each takes a slice of the variants and makes one pass for
+them; the results come back whole and are put in ``variant_id`` order, so nothing in the
+output depends on which worker finished first.
 
 **Throttle** (spec section 7: a sweep of more than 50 variants runs with
 ``BACKTESTER_LARGE_SWEEP`` and a resource throttle). A large sweep runs on at most half
@@ -21,8 +22,9 @@ process that forked it dies (``PR_SET_PDEATHSIG``), so a run killed outright (SI
 or SIGTERM, which Python does not turn into an exception) leaves no orphan replaying on.
 
 **Progress.** A tqdm bar (``tqdm.auto``: a widget in a notebook, text on a terminal)
-counts the feed's events over all variants, and the variants done; it is on when
-stderr is a terminal, unless asked for or turned off.
+counts the events read by every pass (one pass in this process; one per worker), with
+their rate (events/s) and an ETA, and the variants done; it is on when stderr is a
+terminal, unless asked for or turned off.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import os
 import resource
 import signal
 import sys
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
@@ -41,7 +44,7 @@ from backtester.book.feed import ArchiveFeed
 from backtester.config import ResolvedRun
 from backtester.guards import default_guards
 from backtester.runs.control import StopSignal
-from backtester.runs.engine import VariantResult, run_variant
+from backtester.runs.engine import VariantResult, run_pass
 from backtester.strategies.registry import StrategySpec
 
 __all__ = ["LARGE_SWEEP_WORKER_MEMORY", "Plan", "plan", "run_variants"]
@@ -100,48 +103,69 @@ def run_variants(
     execution: Plan,
     progress: bool | None = None,
     stop: StopSignal | None = None,
+    triggers: bool = True,
 ) -> list[VariantResult]:
     """Replay every variant of ``run`` over ``feed``; results in ``variant_id`` order.
 
+    In this process, all the variants share one pass over the feed (see
+    :mod:`backtester.runs.engine`); with workers, each worker takes a slice of the
+    variants (every ``workers``-th one) and makes one pass for its slice.
+
     ``stop`` reaches every variant, in this process or in a worker (the signal is shared
-    memory, inherited by the fork); the first variant that sees it raises
-    :class:`~backtester.runs.control.RunStopped`, and the variants not started are
+    memory, inherited by the fork); the first pass that sees it raises
+    :class:`~backtester.runs.control.RunStopped`, and the slices not started are
     cancelled."""
     variants = run.variants
     show = sys.stderr.isatty() if progress is None else progress
-    bar = _Bar(len(feed.events) * len(variants), len(variants), show)
+    in_process = execution.memory_cap_bytes is None and (execution.workers <= 1 or len(variants) <= 1)
+    slices = [list(range(len(variants)))] if in_process else _slices(len(variants), execution.workers)
+    bar = _Bar(feed.size * len(slices), len(variants), show)
     try:
-        if execution.memory_cap_bytes is None and (execution.workers <= 1 or len(variants) <= 1):
-            results = []
-            for variant in variants:
-                results.append(_replay_one(feed, spec, run, run_id, variant.variant_id, stop=stop))
-                bar.step(len(feed.events), results[-1])
+        if in_process:
+            results = _replay_slice(feed, spec, run, run_id, slices[0], stop=stop, triggers=triggers,
+                                    progress=bar.events)  # fmt: skip
+            bar.variants_done(results)
             return results
-        return _in_workers(feed, spec, run, run_id, execution=execution, bar=bar, stop=stop)
+        return _in_workers(feed, spec, run, run_id, slices, execution=execution, bar=bar, stop=stop,
+                           triggers=triggers)  # fmt: skip
     finally:
         bar.close()
 
 
-def _replay_one(
+def _slices(variants: int, workers: int) -> list[list[int]]:
+    """Variant indices per worker, dealt round-robin (neighbouring variants, often alike in
+    cost, go to different workers).
+
+    >>> _slices(5, 2)
+    [[0, 2, 4], [1, 3]]
+    """
+    count = max(1, min(workers, variants))
+    return [list(range(k, variants, count)) for k in range(count)]
+
+
+def _replay_slice(
     feed: ArchiveFeed,
     spec: StrategySpec,
     run: ResolvedRun,
     run_id: str,
-    index: int,
+    indices: list[int],
     *,
     stop: StopSignal | None,
-) -> VariantResult:
-    variant = run.variants[index]
-    return run_variant(
+    triggers: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> list[VariantResult]:
+    chosen = [run.variants[index] for index in indices]
+    return run_pass(
         feed,
         spec,
-        variant.params,
-        variant_id=variant.variant_id,
+        [(variant.variant_id, variant.params) for variant in chosen],
         run_id=run_id,
         limits=run.config.risk,
         guards=default_guards(),
         simulation=run.config.simulation,
         stop=stop,
+        triggers=triggers,
+        progress=progress,
     )
 
 
@@ -150,12 +174,14 @@ def _in_workers(
     spec: StrategySpec,
     run: ResolvedRun,
     run_id: str,
+    slices: list[list[int]],
     *,
     execution: Plan,
     bar: _Bar,
     stop: StopSignal | None,
+    triggers: bool,
 ) -> list[VariantResult]:
-    _SHARED.update(feed=feed, spec=spec, run=run, run_id=run_id, stop=stop)
+    _SHARED.update(feed=feed, spec=spec, run=run, run_id=run_id, stop=stop, triggers=triggers)
     try:
         context = multiprocessing.get_context("fork")  # the workers share the loaded feed
         done: dict[int, VariantResult] = {}
@@ -165,12 +191,14 @@ def _in_workers(
             initializer=_init_worker,
             initargs=(execution.memory_cap_bytes, os.getpid()),
         ) as pool:
-            futures = [pool.submit(_worker, index) for index in range(len(run.variants))]
+            futures = [pool.submit(_worker, indices) for indices in slices]
             try:
                 for future in as_completed(futures):
-                    result = future.result()
-                    done[result.variant_id] = result
-                    bar.step(len(feed.events), result)
+                    results = future.result()
+                    for result in results:
+                        done[result.variant_id] = result
+                    bar.events(feed.size)
+                    bar.variants_done(results)
             except BaseException:  # a stop, or a failed variant: start nothing more
                 for future in futures:
                     future.cancel()
@@ -222,37 +250,42 @@ def _address_space() -> int:
     return pages * resource.getpagesize()
 
 
-def _worker(index: int) -> VariantResult:
+def _worker(indices: list[int]) -> list[VariantResult]:
     try:
-        return _replay_one(
-            _SHARED["feed"], _SHARED["spec"], _SHARED["run"], _SHARED["run_id"], index, stop=_SHARED["stop"]
-        )
+        return _replay_slice(
+            _SHARED["feed"], _SHARED["spec"], _SHARED["run"], _SHARED["run_id"], indices,
+            stop=_SHARED["stop"], triggers=_SHARED["triggers"],
+        )  # fmt: skip
     except MemoryError as exc:
         budget = LARGE_SWEEP_WORKER_MEMORY // 1024**2
-        msg = f"variant {index} ran out of its worker's memory budget ({budget} MiB beyond the fork): {exc}"
+        ids = ", ".join(str(i) for i in indices)  # a variant's id is its index in the run
+        which = f"variant {ids}" if len(indices) == 1 else f"one of variants {ids}"
+        msg = f"{which} ran out of its worker's memory budget ({budget} MiB beyond the fork): {exc}"
         raise MemoryError(msg) from None
 
 
 class _Bar:
-    """A tqdm bar over events, with the variants done and the ticks replayed."""
+    """A tqdm bar over the events of every pass (its rate: events/s, and an ETA), with the
+    variants done."""
 
     def __init__(self, total: int, variants: int, show: bool) -> None:
-        self.variants, self.done, self.ticks = variants, 0, 0
+        self.variants, self.done = variants, 0
         self.bar: Any = None
         if show:
             from tqdm.auto import tqdm  # noqa: PLC0415 - only when a bar is shown
 
             tqdm.monitor_interval = 0  # no monitor thread: the sweep may fork workers
             self.bar = tqdm(total=total, unit="event", unit_scale=True, desc="replay", file=sys.stderr)
+            self.bar.set_postfix_str(f"variants 0/{variants}", refresh=False)
 
-    def step(self, events: int, result: VariantResult) -> None:
-        self.done += 1
-        self.ticks += result.ticks_replayed
+    def events(self, count: int) -> None:
         if self.bar is not None:
-            self.bar.set_postfix_str(
-                f"variants {self.done}/{self.variants}, ticks {self.ticks:,}", refresh=False
-            )
-            self.bar.update(events)
+            self.bar.update(count)
+
+    def variants_done(self, results: list[VariantResult]) -> None:
+        self.done += len(results)
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"variants {self.done}/{self.variants}", refresh=False)
 
     def close(self) -> None:
         if self.bar is not None:

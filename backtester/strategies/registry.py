@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from backtester.book.market import MarketView
 from backtester.strategies import fair_value_taker, sum_to_one_arb
 from backtester.strategies.base import DecisionView, Intent
 from backtester.strategies.params import FairValueTakerParams, SumToOneArbParams
@@ -37,12 +38,20 @@ class StrategySpec:
     ``parameter_sweep`` runs them, and each sweep entry overrides some of them.
     ``evaluate(view, params)`` returns an :class:`~backtester.strategies.base.Intent` or
     None, and must depend on nothing but its arguments.
+
+    ``trigger`` (optional) lets the engine skip ticks where ``evaluate`` cannot act:
+    called once per pass with the parameters of every variant of the pass, it returns a
+    predicate over a group's market views that must be True wherever ``evaluate`` could
+    return an intent for any of those parameters, judging by the archive's own books
+    (``TokenBook.archive_best``, never ``ask``/``bid``: a variant whose fills changed a
+    book is evaluated regardless). False is a promise; True is only a maybe.
     """
 
     slug: str
     params_model: type[BaseModel]
     evaluate: Callable[[DecisionView, Any], Intent | None]
     summary: str
+    trigger: Callable[[Sequence[Any]], Callable[[tuple[MarketView, ...]], bool]] | None = None
 
 
 BUILTINS = (
@@ -50,6 +59,7 @@ BUILTINS = (
         slug="sum_to_one_arb",
         params_model=SumToOneArbParams,
         evaluate=sum_to_one_arb.evaluate,
+        trigger=sum_to_one_arb.trigger,
         summary="Buy a set of tokens with a certain payout (complete set, neg-risk Yes basket, "
         "No basket through conversion) when it costs less than the payout by min_edge_bps.",
     ),

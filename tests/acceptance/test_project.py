@@ -40,13 +40,14 @@ def test_first_command_runs_the_sample() -> None:
     assert second.startswith("sh scripts/setup-tests.sh && ")
     setup = (ROOT / "scripts/setup-tests.sh").read_text()
     assert "python3.11 -m venv .venv" in setup
-    assert ".venv/bin/pip install -e '.[test]'" in setup
+    assert ".venv/bin/pip install -e '.[test,ray]'" in setup
 
 
 def test_environment_matches_pyproject() -> None:
     """environment.yml lists the same dependency ranges as pyproject.toml."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = set(project["dependencies"]) | set(project["optional-dependencies"]["test"])
+    extras = project["optional-dependencies"]
+    wanted = set(project["dependencies"]) | set(extras["test"]) | set(extras["ray"])
     env = (ROOT / "environment.yml").read_text()
     listed = set(re.findall(r'^\s+- "?([a-z][^"\n]*?)"?$', env.split("pip:", 1)[1], flags=re.M))
     assert {w.replace(" ", "") for w in wanted} == {x.replace(" ", "") for x in listed if x != "-e ."}

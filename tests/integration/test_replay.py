@@ -13,9 +13,8 @@ import pytest
 from backtester.archive import Archive, contract_conversion
 from backtester.book.feed import ArchiveFeed
 from backtester.config import RiskConfig, SimulationConfig
-from backtester.reports import ReportIds
 from backtester.runs import replay
-from backtester.runs.engine import MISSING_REPORTS_PER_GAP, _Replay
+from backtester.runs.engine import MISSING_REPORTS_PER_GAP, Pass
 from backtester.sample import SAMPLE_ARCHIVE
 from backtester.strategies import default_registry
 from backtester.strategies.params import SumToOneArbParams
@@ -224,8 +223,8 @@ class TestReports:
         path = archive_of(market_record(), book(ts=T0), change_tick)
         with Archive.open(path, read_only=True) as store:
             feed = ArchiveFeed.load(store, [TRUMP_MARKET], start_ms=T0 - 1, end_ms=T0 + 10)
-        loop = _Replay(
-            feed, default_registry()["sum_to_one_arb"], SumToOneArbParams(), ids=ReportIds("r", 0),
+        loop = Pass(
+            feed, default_registry()["sum_to_one_arb"], [(0, SumToOneArbParams())], run_id="r",
             limits=RiskConfig(), guards=(), simulation=SimulationConfig(),
         )  # fmt: skip
         assert loop.markets.books[TRUMP_YES].tick == 10_000

@@ -145,10 +145,13 @@ def test_worker_out_of_memory_names_its_variant(monkeypatch) -> None:
     def exhausted(*_args: object, **_kwargs: object) -> None:
         raise MemoryError
 
-    monkeypatch.setattr(sweep_module, "_replay_one", exhausted)
-    monkeypatch.setattr(sweep_module, "_SHARED", dict.fromkeys(("feed", "spec", "run", "run_id", "stop")))
+    monkeypatch.setattr(sweep_module, "_replay_slice", exhausted)
+    keys = ("feed", "spec", "run", "run_id", "stop", "triggers")
+    monkeypatch.setattr(sweep_module, "_SHARED", dict.fromkeys(keys))
     with pytest.raises(MemoryError, match=r"variant 7 ran out of its worker's memory budget \(4096 MiB"):
-        sweep_module._worker(7)
+        sweep_module._worker([7])
+    with pytest.raises(MemoryError, match=r"one of variants 1, 3 ran out of its worker's memory budget"):
+        sweep_module._worker([1, 3])
 
 
 def test_archive_read_once_for_all_variants(monkeypatch) -> None:
