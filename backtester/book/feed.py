@@ -21,17 +21,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
+from itertools import pairwise
+from pathlib import Path
 from typing import Any, NamedTuple
 
+import numpy as np
 import pyarrow as pa
 
 from backtester.archive import Archive
 from backtester.book.market import MarketInfo
 from backtester.fees import FeeModel
 
-__all__ = ["ArchiveFeed", "Event", "Kind", "load_markets"]
+__all__ = ["ArchiveFeed", "Event", "EventBatch", "Kind", "load_markets"]
 
 
 class Kind:
@@ -75,9 +77,10 @@ class Event(NamedTuple):
 _STREAM = """
 WITH chosen AS (SELECT unnest(?::VARCHAR[]) AS market),
 book_clock AS (
-    SELECT *, {clock} AS clock FROM md_book WHERE market IN (SELECT market FROM chosen)),
+    SELECT *, {clock} AS clock FROM md_book WHERE market IN (SELECT market FROM chosen) {range}),
 warm AS (  -- each token's newest snapshot before the window start
-    SELECT asset_id, max(clock) AS since FROM book_clock WHERE clock < $start GROUP BY asset_id),
+    SELECT asset_id, max({clock}) AS since FROM md_book
+    WHERE market IN (SELECT market FROM chosen) AND {clock} < $start GROUP BY asset_id),
 rows AS (
     -- sort_seq orders a token's messages; seq is what the engine checks: given once per
     -- message and token (on its first entry), since seq counts messages, not entries.
@@ -97,20 +100,20 @@ rows AS (
            file_key, line, elem, entry, NULL, NULL
     FROM (SELECT *, row_number() OVER (PARTITION BY file_key, line, elem, asset_id ORDER BY entry DESC) = 1
                     AS last
-          FROM md_level WHERE market IN (SELECT market FROM chosen))
+          FROM md_level WHERE market IN (SELECT market FROM chosen) {range})
     UNION ALL
     SELECT {clock}, ts_ms, 2, market, asset_id, seq, seq, CASE WHEN side = 'BUY' THEN 1 ELSE 0 END, price,
            size, -1, -1, file_key, line, elem, 0, NULL, tx_hash
-    FROM md_trade WHERE market IN (SELECT market FROM chosen)
+    FROM md_trade WHERE market IN (SELECT market FROM chosen) {range}
     UNION ALL
     SELECT {clock}, ts_ms, 3, market, asset_id, seq, seq, -1, new_tick, -1, -1, -1, file_key, line, elem, 0,
            NULL, NULL
-    FROM md_tick WHERE market IN (SELECT market FROM chosen)
+    FROM md_tick WHERE market IN (SELECT market FROM chosen) {range}
     UNION ALL
     SELECT ts_ms, ts_ms, 4, market_id, asset_id, NULL, NULL, -1, -1, -1, -1, -1, file_key, line, elem, 0,
            NULL, payload
     FROM reports WHERE report_kind = 'ObservationReport' AND market_id IN (SELECT market FROM chosen)
-      AND (ts_ms >= $start OR report_id IN (
+      {range_ts} AND (ts_ms >= $start OR report_id IN (
           SELECT report_id FROM (
               SELECT report_id, market_id, ts_ms, unnest(json_keys(payload, '$.signals')) AS name
               FROM reports WHERE report_kind = 'ObservationReport' AND ts_ms < $start
@@ -120,12 +123,12 @@ rows AS (
     SELECT ts_ms, ts_ms, 5, market_id, NULL, NULL, NULL, -1, -1, -1, -1, -1, file_key, line, elem, 0, NULL,
            trace_id
     FROM reports WHERE report_kind = 'DecisionReport' AND market_id IN (SELECT market FROM chosen)
-      AND ts_ms >= $start
+      AND ts_ms >= $start {range_ts}
     UNION ALL
     SELECT ts_ms, ts_ms, 6, market_id, NULL, NULL, NULL, -1, -1, -1, -1, -1, file_key, line, elem, 0, NULL,
            payload
     FROM reports WHERE report_kind = 'SettlementReport' AND market_id IN (SELECT market FROM chosen)
-      AND ts_ms >= $start
+      AND ts_ms >= $start {range_ts}
     UNION ALL
     -- The live bot's own fills (their footprint on the archived books).
     SELECT ts_ms, ts_ms, 7, market_id, asset_id, NULL, NULL,
@@ -135,7 +138,7 @@ rows AS (
            -1, -1, file_key, line, elem, 0, NULL, trace_id
     FROM reports WHERE report_kind = 'ExecutionReport' AND mode <> 'replay'
       AND json_extract_string(payload, '$.status') IN ('FILLED', 'PARTIAL')
-      AND market_id IN (SELECT market FROM chosen) AND ts_ms >= $start)
+      AND market_id IN (SELECT market FROM chosen) AND ts_ms >= $start {range_ts})
 SELECT r.clock, r.ts_ms, r.kind, r.market, r.asset_id, coalesce(r.seq, -1) AS seq, r.is_bid, r.price,
        r.size, r.best_bid, r.best_ask, r.lists, r.text
 FROM rows r LEFT JOIN warm w ON w.asset_id = r.asset_id
@@ -145,15 +148,153 @@ ORDER BY r.clock, r.asset_id NULLS FIRST, r.sort_seq NULLS LAST, r.file_key, r.l
 """
 
 
-@dataclass
-class ArchiveFeed:
-    """The window's events for some markets, read from an archive once."""
+_HISTOGRAM = """
+WITH chosen AS (SELECT unnest(?::VARCHAR[]) AS market)
+SELECT hour, sum(n) FROM (
+    SELECT {clock} // 3600000 AS hour, count(*) AS n FROM md_level
+    WHERE market IN (SELECT market FROM chosen) AND {clock} <= $end GROUP BY hour
+    UNION ALL
+    SELECT {clock} // 3600000, count(*) FROM md_book
+    WHERE market IN (SELECT market FROM chosen) AND {clock} <= $end GROUP BY 1
+    UNION ALL
+    SELECT {clock} // 3600000, count(*) FROM md_trade
+    WHERE market IN (SELECT market FROM chosen) AND {clock} <= $end GROUP BY 1
+    UNION ALL
+    SELECT ts_ms // 3600000, count(*) FROM reports
+    WHERE market_id IN (SELECT market FROM chosen) AND ts_ms <= $end GROUP BY 1)
+GROUP BY hour ORDER BY hour
+"""
 
-    events: list[tuple[Any, ...]]
-    """Events as plain tuples in :class:`Event`'s field order."""
-    markets: dict[str, list[tuple[int, MarketInfo]]]
-    start_ms: int
-    end_ms: int
+MEMORY_EVENTS = 4_000_000
+"""A window of at most this many rows is read once and kept in memory (shared by the
+passes and by forked workers); a larger one is streamed, chunk by chunk, on every pass."""
+CHUNK_EVENTS = 1_000_000
+"""About this many rows per streamed chunk (whole hours of the clock; an hour holding
+more is one chunk)."""
+BATCH_ROWS = 262_144
+"""Rows per Arrow record batch read from a streamed chunk."""
+
+_INT_COLUMNS = ("clock", "ts_ms", "kind", "seq", "is_bid", "price", "size", "best_bid", "best_ask")
+
+
+class EventBatch:
+    """Consecutive events of the feed as columns (an Arrow record batch and NumPy views).
+
+    ``asset`` holds each event's token as an index into the feed's ``tokens`` (-1: none,
+    or a token of no replayed market). ``tuples()`` gives the events as plain tuples in
+    :class:`Event`'s field order (what the readable reference engine iterates).
+    """
+
+    __slots__ = ("arrow", "asset", "columns", "n")
+
+    def __init__(self, arrow: pa.RecordBatch, token_index: dict[str, int]) -> None:
+        self.arrow = arrow
+        self.n = arrow.num_rows
+        self.columns = {name: _ints(arrow.column(name)) for name in _INT_COLUMNS}
+        encoded = arrow.column("asset_id").dictionary_encode()
+        lookup = np.array([token_index.get(t, -1) for t in encoded.dictionary.to_pylist()] + [-1], np.int32)
+        codes = encoded.indices.to_numpy(zero_copy_only=False)
+        codes = np.where(pd_isnull(encoded.indices), len(lookup) - 1, codes).astype(np.int64)
+        self.asset = lookup[codes]
+
+    def tuples(self) -> list[tuple[Any, ...]]:
+        arrow = self.arrow
+        columns = [self.columns[name].tolist() for name in _INT_COLUMNS[:3]]
+        strings = [_strings(arrow.column("market")), _strings(arrow.column("asset_id"))]
+        rest = [self.columns[name].tolist() for name in _INT_COLUMNS[3:]]
+        lists = arrow.column("lists").to_pylist()
+        texts = arrow.column("text").to_pylist()
+        extras = [lst if lst is not None else text for lst, text in zip(lists, texts, strict=True)]
+        # Plain tuples in Event's field order: building a NamedTuple per event costs more
+        # than the rest of reading the feed.
+        return list(zip(*columns, *strings, *rest, extras, strict=True))
+
+    def market(self, i: int) -> str | None:
+        return self.arrow.column("market")[i].as_py()
+
+    def asset_id(self, i: int) -> str | None:
+        return self.arrow.column("asset_id")[i].as_py()
+
+    def extra(self, i: int) -> Any:
+        """Row ``i``'s snapshot levels (a ``book``) or text (the other kinds that have one)."""
+        lists = self.arrow.column("lists")[i].as_py()
+        return lists if lists is not None else self.arrow.column("text")[i].as_py()
+
+    def book_levels(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Snapshot levels as flat arrays: per row, the offset of its levels in ``values``
+        (bid prices, bid sizes, ask prices, ask sizes, then the depth limit), and its
+        numbers of bids and asks (0 for rows that are no snapshot)."""
+        lists = self.arrow.column("lists")
+        start = np.zeros(self.n, np.int64)
+        bids = np.zeros(self.n, np.int64)
+        asks = np.zeros(self.n, np.int64)
+        valid = ~pd_isnull(lists)
+        if not valid.any():
+            return start, bids, asks, np.zeros(0, np.int64)
+        inner = lists.flatten()  # five lists per snapshot row
+        offsets = inner.offsets.to_numpy() if hasattr(inner, "offsets") else np.zeros(1, np.int64)
+        values = inner.flatten().to_numpy(zero_copy_only=False).astype(np.int64)
+        base = offsets[:-1] - offsets[0]
+        rows = np.flatnonzero(valid)
+        first = np.arange(len(rows)) * 5
+        start[rows] = base[first]
+        bids[rows] = base[first + 1] - base[first]
+        asks[rows] = base[first + 3] - base[first + 2]
+        return start, bids, asks, values
+
+
+def pd_isnull(array: pa.Array) -> np.ndarray:
+    """Where ``array`` is null, as a NumPy bool array."""
+    return array.is_null().to_numpy(zero_copy_only=False)
+
+
+def _strings(column: pa.Array) -> list[str | None]:
+    """A string column as Python strings, decoding each distinct id once (there are few)."""
+    encoded = column.dictionary_encode()
+    values = encoded.dictionary.to_pylist()
+    return [None if i is None else values[i] for i in encoded.indices.to_pylist()]
+
+
+def _ints(column: pa.Array) -> np.ndarray:
+    return column.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+
+
+class ArchiveFeed:
+    """The window's events for some markets: read from the archive once and kept in
+    memory when the window is small (at most :data:`MEMORY_EVENTS` rows), else streamed
+    from the archive in bounded chunks on every pass, so a week costs no more memory
+    than an hour. Each pass reads :meth:`batches` (columns) or :meth:`iter_events`
+    (tuples)."""
+
+    def __init__(
+        self,
+        markets: dict[str, list[tuple[int, MarketInfo]]],
+        start_ms: int,
+        end_ms: int,
+        *,
+        location: Path | None,
+        chosen: list[str],
+        clock: str,
+        chunks: list[tuple[int | None, int | None]],
+        size: int,
+        cached: list[EventBatch] | None = None,
+        live_executions: bool = False,
+    ) -> None:
+        self.markets = markets
+        self.start_ms, self.end_ms = start_ms, end_ms
+        self.location, self.chosen, self.clock, self.chunks = location, chosen, clock, chunks
+        self._size, self._cached, self._live = size, cached, live_executions
+
+    @property
+    def tokens(self) -> list[str]:
+        """Every token of the feed's markets, in a fixed order (``EventBatch.asset`` indexes it)."""
+        return sorted(
+            {token for history in self.markets.values() for _, info in history for token in info.tokens}
+        )
+
+    @property
+    def streamed(self) -> bool:
+        return self._cached is None
 
     @classmethod
     def load(
@@ -164,48 +305,123 @@ class ArchiveFeed:
         start_ms: int,
         end_ms: int,
         receive_clock: bool = False,
+        memory_events: int | None = None,
+        chunk_events: int | None = None,
     ) -> ArchiveFeed:
         """Read the events of ``markets`` for ``[start_ms, end_ms]`` (plus their warm-up).
 
         With ``receive_clock``, a message counts as known at the archiver's receive time
         (``recv_ts_ms``) where it has one: the earliest a live bot could have acted on it.
+        A window of more than ``memory_events`` rows is streamed in chunks of about
+        ``chunk_events`` rows (whole hours), each read from a connection of its own
+        (defaults: :data:`MEMORY_EVENTS`, :data:`CHUNK_EVENTS`).
         """
+        memory_events = MEMORY_EVENTS if memory_events is None else memory_events
+        chunk_events = CHUNK_EVENTS if chunk_events is None else chunk_events
         clock = "coalesce(recv_ts_ms, ts_ms)" if receive_clock else "ts_ms"
-        sql = _STREAM.replace("{clock}", clock).replace("$start", str(int(start_ms)))
-        sql = sql.replace("$end", str(int(end_ms)))
-        table = archive.con.sql(sql, params=[list(markets)]).to_arrow_table()
-        columns = [
-            table.column(i).to_numpy().tolist() if i not in (3, 4) else _strings(table.column(i))
-            for i in range(11)
-        ]
-        lists = table.column("lists").to_pylist()
-        texts = table.column("text").to_pylist()
-        extras = [lst if lst is not None else text for lst, text in zip(lists, texts, strict=True)]
-        # Plain tuples in Event's field order: building a NamedTuple per event costs more
-        # than the rest of reading the feed.
-        events = list(zip(*columns, extras, strict=True))
-        return cls(events, load_markets(archive, markets), start_ms, end_ms)
+        chosen = list(markets)
+        records = load_markets(archive, chosen)
+        hours = archive.con.execute(
+            _HISTOGRAM.replace("{clock}", clock).replace("$end", str(int(end_ms))), [chosen]
+        ).fetchall()
+        total = sum(int(n) for _, n in hours)
+        feed = cls(
+            records, start_ms, end_ms, location=archive.location, chosen=chosen, clock=clock,
+            chunks=[(None, None)], size=total,
+        )  # fmt: skip
+        if total <= memory_events:
+            table = archive.con.sql(feed._sql(None, None), params=[chosen]).to_arrow_table()
+            batch = EventBatch(table.combine_chunks().to_batches()[0] if table.num_rows else _empty(table),
+                               feed._token_index())  # fmt: skip
+            feed._cached = [batch]
+            feed._size = batch.n
+            feed._live = bool((batch.columns["kind"] == Kind.LIVE_EXECUTION).any())
+        else:
+            feed.chunks = _chunks(hours, start_ms, end_ms, chunk_events)
+            feed._live = bool(
+                archive.con.execute(
+                    "SELECT count(*) FROM reports WHERE report_kind = 'ExecutionReport' AND mode <> 'replay' "
+                    "AND market_id IN (SELECT unnest(?::VARCHAR[])) AND ts_ms BETWEEN ? AND ?",
+                    [chosen, start_ms, end_ms],
+                ).fetchone()[0]  # type: ignore[index]
+            )
+        return feed
+
+    def _token_index(self) -> dict[str, int]:
+        return {token: i for i, token in enumerate(self.tokens)}
+
+    def _sql(self, lo: int | None, hi: int | None) -> str:
+        """The stream's query, for clock values in ``[lo, hi)`` (None: unbounded; the
+        warm-up before the window start belongs to the first chunk, ``lo`` None)."""
+        bounds, bounds_ts = [], []
+        if lo is not None:
+            bounds.append(f"{self.clock} >= {int(lo)}")
+            bounds_ts.append(f"ts_ms >= {int(lo)}")
+        if hi is not None:
+            bounds.append(f"{self.clock} < {int(hi)}")
+            bounds_ts.append(f"ts_ms < {int(hi)}")
+        sql = _STREAM.replace("{range}", "".join(f" AND {b}" for b in bounds))
+        sql = sql.replace("{range_ts}", "".join(f" AND {b}" for b in bounds_ts))
+        sql = sql.replace("{clock}", self.clock).replace("$start", str(int(self.start_ms)))
+        return sql.replace("$end", str(int(self.end_ms)))
+
+    def batches(self) -> Iterator[EventBatch]:
+        """The events in order, as column batches."""
+        if self._cached is not None:
+            yield from self._cached
+            return
+        tokens = self._token_index()
+        with Archive.open(self.location, read_only=True) as archive:
+            for lo, hi in self.chunks:
+                reader = archive.con.sql(self._sql(lo, hi), params=[self.chosen]).to_arrow_reader(BATCH_ROWS)
+                for batch in reader:
+                    if batch.num_rows:
+                        yield EventBatch(batch, tokens)
 
     def iter_events(self) -> Iterator[tuple[Any, ...]]:
         """The events in order (each a tuple in :class:`Event`'s field order)."""
-        return iter(self.events)
+        for batch in self.batches():
+            yield from batch.tuples()
+
+    @property
+    def events(self) -> list[tuple[Any, ...]]:
+        """Every event as a tuple (in memory at once: for small windows and tests)."""
+        return list(self.iter_events())
 
     @property
     def size(self) -> int:
-        """How many events one pass reads."""
-        return len(self.events)
+        """How many events one pass reads (for a streamed window, the rows its chunks
+        hold, which may count a few the window's warm-up leaves out)."""
+        return self._size
 
     @property
     def has_live_executions(self) -> bool:
         """Does the window hold fills of the live bot (whose footprint a run may restore)?"""
-        return any(e[2] == Kind.LIVE_EXECUTION for e in self.events)
+        return self._live
 
 
-def _strings(column: pa.ChunkedArray) -> list[str | None]:
-    """A string column as Python strings, decoding each distinct id once (there are few)."""
-    encoded = column.combine_chunks().dictionary_encode()
-    values = encoded.dictionary.to_pylist()
-    return [None if i is None else values[i] for i in encoded.indices.to_pylist()]
+def _empty(table: pa.Table) -> pa.RecordBatch:
+    return pa.RecordBatch.from_pylist([], schema=table.schema)
+
+
+def _chunks(
+    hours: list[tuple[int, int]], start_ms: int, end_ms: int, target: int
+) -> list[tuple[int | None, int | None]]:
+    """Clock ranges of about ``target`` rows each, in whole hours: the first open below
+    (the warm-up), the last open above.
+
+    >>> _chunks([(0, 5), (1, 5), (2, 5), (3, 1)], 0, 4 * 3_600_000, 8)
+    [(None, 7200000), (7200000, None)]
+    """
+    bounds: list[int] = []
+    count = 0
+    for hour, n in hours:
+        if count >= target:
+            bounds.append(int(hour) * 3_600_000)
+            count = 0
+        count += int(n)
+    edges: list[int | None] = [None, *bounds, None]
+    return list(pairwise(edges))
 
 
 def load_markets(archive: Archive, markets: Sequence[str]) -> dict[str, list[tuple[int, MarketInfo]]]:

@@ -46,7 +46,20 @@ def replay_books(feed: ArchiveFeed, *, at: Sequence[int] = (), watch: Collection
     times = list(at)
     nxt = 0
     level, book_kind, trade, tick = Kind.LEVEL, Kind.BOOK, Kind.TRADE, Kind.TICK_SIZE
-    for clock, ts, kind, _market, asset, seq, is_bid, price, size, best_bid, best_ask, extra in feed.events:
+    for (
+        clock,
+        ts,
+        kind,
+        _market,
+        asset,
+        seq,
+        is_bid,
+        price,
+        size,
+        best_bid,
+        best_ask,
+        extra,
+    ) in feed.iter_events():
         while nxt < len(times) and times[nxt] < clock:
             tape.marks.append({token: book.mid() for token, book in books.items()})
             nxt += 1

@@ -23,7 +23,7 @@ from backtester.archive.deadline import archive_timeout_ms as archive_timeout
 from backtester.archive.deadline import call_with_deadline
 from backtester.book.feed import ArchiveFeed
 from backtester.book.market import MarketInfo
-from backtester.book.tape import replay_books
+from backtester.book.tape import Tape, replay_books
 from backtester.config import ResolvedRun, RunConfig, resolve_config
 from backtester.config.window import format_ms
 from backtester.errors import ArchiveUnavailable, Notice, ReasonCode
@@ -277,7 +277,10 @@ def _replay(
     )
     traded = {f.order.asset_id for v in variants for f in v.fills} | {f.asset_id for f in original.fills}
     watch = {token for cid, pair in tokens.items() if set(pair) & traded for token in pair}
-    tape = replay_books(feed, at=[ts for ts, _, _ in original.states], watch=watch)
+    times = [ts for ts, _, _ in original.states]
+    # The archive's books once more, for what the variants' pass does not sample: marks at
+    # the live bot's ledger events and the traded tokens' tops (none to take: no pass).
+    tape = replay_books(feed, at=times, watch=watch) if times or watch else Tape()
     mark_states(original, tape.marks, (run.end_ms, original.unrealised))
     result = ReplayResult(
         run_id, "complete", run, markets, variants, notices, original=original, execution=execution,

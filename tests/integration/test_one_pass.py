@@ -229,3 +229,27 @@ def test_generated_fills_share_the_books(fed_base: Path, tmp_path: Path) -> None
             "yes_basket", 200 * MICRO, 190 * MICRO,
         )  # fmt: skip
         assert sum(f.shares for f in variant.fills) == 5 * 200 * MICRO
+
+
+# ---------------------------------------------------------------- streamed windows
+
+
+def test_streamed_window_equals_in_memory(monkeypatch) -> None:
+    """A window streamed from the archive in small chunks (a few thousand rows, whole
+    hours) gives the same run as the window read at once: the sample's main job, and a
+    sweep in two workers (each streams the window from its own connection)."""
+    import backtester.book.feed as feed_module  # noqa: PLC0415
+
+    def everything(result: ReplayResult) -> str:
+        return dumps([r for r in result.reports if r.get("event_type") != "BACKTESTER_REPLAY_COMPLETE"])
+
+    at_once = replay("data/sample-run.json", now=NOW, archive=SAMPLE_ARCHIVE, run_id="r")
+    sweep = sample_config("sample-arb.json", parameter_sweep=ARB_SWEEP)
+    sweep_at_once = replay(sweep, now=NOW, archive=SAMPLE_ARCHIVE, run_id="r", workers=1)
+    monkeypatch.setattr(feed_module, "MEMORY_EVENTS", 0)
+    monkeypatch.setattr(feed_module, "CHUNK_EVENTS", 3_000)
+    streamed = replay("data/sample-run.json", now=NOW, archive=SAMPLE_ARCHIVE, run_id="r")
+    sweep_streamed = replay(sweep, now=NOW, archive=SAMPLE_ARCHIVE, run_id="r", workers=2)
+    assert everything(streamed) == everything(at_once)
+    assert everything(sweep_streamed) == everything(sweep_at_once)
+    assert streamed.variants[0].messages == at_once.variants[0].messages == 45_156
