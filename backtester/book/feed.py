@@ -287,10 +287,9 @@ class ArchiveFeed:
 
     @property
     def tokens(self) -> list[str]:
-        """Every token of the feed's markets, in a fixed order (``EventBatch.asset`` indexes it)."""
-        return sorted(
-            {token for history in self.markets.values() for _, info in history for token in info.tokens}
-        )
+        """Every token of the feed's markets (their latest records), sorted: what
+        ``EventBatch.asset`` indexes."""
+        return sorted({token for history in self.markets.values() for token in history[-1][1].tokens})
 
     @property
     def streamed(self) -> bool:

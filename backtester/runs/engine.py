@@ -42,12 +42,13 @@ from pydantic import BaseModel
 
 from backtester.book.book import BookState, TokenBook
 from backtester.book.feed import ArchiveFeed, Kind, signal_values
+from backtester.book.market import MarketView
 from backtester.config.replay import RiskConfig, SimulationConfig
 from backtester.guards.base import Guard
 from backtester.runs.control import CHECK_EVERY, StopSignal
 from backtester.runs.markets import Markets
 from backtester.runs.variant import MISSING, MISSING_REPORTS_PER_GAP, Decision, Variant, VariantResult
-from backtester.strategies.base import DecisionView, Signal
+from backtester.strategies.base import AskSum, DecisionView, Signal, fires
 from backtester.strategies.registry import StrategySpec
 
 __all__ = [
@@ -72,11 +73,12 @@ def run_variant(
     simulation: SimulationConfig | None = None,
     stop: StopSignal | None = None,
     triggers: bool = True,
+    engine: str = "auto",
 ) -> VariantResult:
     """Replay ``feed`` once through ``spec`` with ``params`` (see the module docstring)."""
     [result] = run_pass(
         feed, spec, [(variant_id, params)], run_id=run_id, limits=limits, guards=guards,
-        simulation=simulation, stop=stop, triggers=triggers,
+        simulation=simulation, stop=stop, triggers=triggers, engine=engine,
     )  # fmt: skip
     return result
 
@@ -93,6 +95,7 @@ def run_pass(
     stop: StopSignal | None = None,
     triggers: bool = True,
     progress: Callable[[int], None] | None = None,
+    engine: str = "auto",
 ) -> list[VariantResult]:
     """Replay ``feed`` once for every ``(variant_id, params)`` of ``variants``; results in
     the order given.
@@ -101,12 +104,27 @@ def run_pass(
     :data:`~backtester.runs.control.CHECK_EVERY` instants) and raises
     :class:`~backtester.runs.control.RunStopped` once a stop is requested. ``progress``
     is called at the same boundaries with the number of events read since its last call.
+
+    ``engine``: ``"reference"`` (:class:`Pass`, the readable one), ``"compiled"``
+    (:class:`~backtester.runs.compiled.CompiledPass`: the books and the instant loop in
+    numba; the same results), or ``"auto"``: compiled where the strategy has a trigger
+    (without one, Python decides every tick anyway and the reference is faster).
     """
-    loop = Pass(
-        feed, spec, variants, run_id=run_id, limits=limits, guards=tuple(guards),
-        simulation=simulation or SimulationConfig(), stop=stop, triggers=triggers, progress=progress,
-    )  # fmt: skip
-    return loop.run()
+    from backtester.runs.compiled import CompiledPass, OffGrid  # noqa: PLC0415 - it builds on Pass
+
+    kinds: list[type[Pass]] = [Pass]
+    if engine == "compiled" or (engine == "auto" and triggers and spec.trigger is not None):
+        kinds.insert(0, CompiledPass)
+    for kind in kinds:
+        loop = kind(
+            feed, spec, variants, run_id=run_id, limits=limits, guards=tuple(guards),
+            simulation=simulation or SimulationConfig(), stop=stop, triggers=triggers, progress=progress,
+        )  # fmt: skip
+        try:
+            return loop.run()
+        except OffGrid:
+            continue  # a price off the compiled grid: the reference takes the whole pass again
+    raise AssertionError("unreachable: the reference pass has no grid")
 
 
 class Pass:
@@ -131,17 +149,15 @@ class Pass:
             raise ValueError(msg)
         self.feed, self.spec, self.limits, self.guards, self.sim = feed, spec, limits, guards, simulation
         self.stop, self.progress = stop, progress
-        self.markets = Markets(feed.markets)
-        if simulation.restore_live_footprint and feed.has_live_executions:
-            for book in self.markets.books.values():
-                book.drops = {}  # remember the archive's drops: a live fill's echo may come first
+        self.markets = self.make_markets(feed, simulation)
         self.signals: dict[tuple[str, str], Signal] = {}
         self.signal_view = MappingProxyType(self.signals)  # read-only, always current
         self.variants = [
             Variant(vid, params, run_id=run_id, markets=self.markets, simulation=simulation, mark=self.mark)
             for vid, params in variants
         ]
-        self.trigger = spec.trigger([p for _, p in variants]) if triggers and spec.trigger else None
+        self.rules_of = spec.trigger([p for _, p in variants]) if triggers and spec.trigger else None
+        self._rules: dict[str, Sequence[AskSum]] = {}
         self.active: Variant | None = None
         self.waiting: list[Variant] = []  # variants with orders on their way
         self.live: list[tuple[str, str]] = []
@@ -152,6 +168,14 @@ class Pass:
         self.gaps: dict[str, list[list[int | None]]] = {}
         self.evaluations = 0
         """Calls of the strategy's ``evaluate`` (all variants)."""
+
+    def make_markets(self, feed: ArchiveFeed, simulation: SimulationConfig) -> Markets:
+        """The run's markets and their books (the reference's TokenBooks)."""
+        markets = Markets(feed.markets)
+        if simulation.restore_live_footprint and feed.has_live_executions:
+            for book in markets.books.values():
+                book.drops = {}  # remember the archive's drops: a live fill's echo may come first
+        return markets
 
     def activate(self, variant: Variant) -> None:
         """Point the shared books at ``variant``'s overlays (a no-op for a single variant)."""
@@ -177,10 +201,9 @@ class Pass:
         slots = {
             asset: (book, self.markets.group_of_asset[asset]) for asset, book in self.markets.books.items()
         }
-        start, end = self.feed.start_ms, self.feed.end_ms
-        level, book_kind, signal, live_decision = Kind.LEVEL, Kind.BOOK, Kind.SIGNAL, Kind.LIVE_DECISION
-        trade, settlement, live_execution = Kind.TRADE, Kind.SETTLEMENT, Kind.LIVE_EXECUTION
-        variants, restore = self.variants, self.sim.restore_live_footprint
+        start = self.feed.start_ms
+        level, book_kind, signal, trade = Kind.LEVEL, Kind.BOOK, Kind.SIGNAL, Kind.TRADE
+        variants = self.variants
         stop, progress, countdown = self.stop, self.progress, CHECK_EVERY
         clock = None
         touched: set[str] = set()
@@ -214,23 +237,8 @@ class Pass:
                     if stop is not None and stop.requested:
                         stop.check(at_ms=clock, variant_id=variants[0].ids.variant_id,
                                    ticks=self.ticks_replayed)  # fmt: skip
-            if kind == signal:
-                _take_signals(self.signals, market, ts, extra)
-                continue
-            if kind == live_decision:
-                if extra and event_clock >= start:
-                    self.live.append((market, extra))
-                continue
-            if kind == settlement:
-                for variant in variants:
-                    variant.trading.settle(market, extra, ts)
-                continue
-            if kind == live_execution:
-                if restore:
-                    for variant in variants:
-                        self.activate(variant)
-                        variant.restore_footprint(asset, taker_buys=is_bid == 1, price=price, shares=size,
-                                                  ts_ms=ts)  # fmt: skip
+            if kind >= signal:
+                self.on_event(kind, event_clock, ts, market, asset, is_bid, price, size, extra)
                 continue
             slot = slots.get(asset)
             if slot is None:
@@ -257,6 +265,30 @@ class Pass:
         self.end_instant(touched, clock)
         if progress is not None:
             progress(read - reported)
+        return self.finish(applied)
+
+    def on_event(  # noqa: PLR0917 - an event's fields, as the loop has them
+        self, kind: int, clock: int, ts: int, market: str, asset: str | None, is_bid: int, price: int,
+        size: int, extra: str,
+    ) -> None:  # fmt: skip
+        """An event that is not market data: a signal, a live decision, a settlement, a
+        fill of the live bot."""
+        if kind == Kind.SIGNAL:
+            _take_signals(self.signals, market, ts, extra)
+        elif kind == Kind.LIVE_DECISION:
+            if extra and clock >= self.feed.start_ms:
+                self.live.append((market, extra))
+        elif kind == Kind.SETTLEMENT:
+            for variant in self.variants:
+                variant.trading.settle(market, extra, ts)
+        elif kind == Kind.LIVE_EXECUTION and self.sim.restore_live_footprint:
+            for variant in self.variants:
+                self.activate(variant)
+                variant.restore_footprint(asset, taker_buys=is_bid == 1, price=price, shares=size, ts_ms=ts)
+
+    def finish(self, applied: int) -> list[VariantResult]:
+        """The window's end: orders still due, the marks, and each variant's counts."""
+        variants, end = self.variants, self.feed.end_ms
         marks = {asset: self.mark(asset) for asset in sorted(self.markets.books)}
         for variant in variants:
             self.activate(variant)
@@ -314,7 +346,9 @@ class Pass:
         gaps = self.gaps.get(group)
         if gaps and gaps[-1][1] is None:
             gaps[-1][1] = clock  # back in sync
-        fired = self.trigger is None or self.trigger(views)
+        fired = self.rules_of is None or any(
+            fires(rule, self.markets.books) for rule in self.rules(group, views)
+        )
         assets = self.markets.assets_of_group[group]
         evaluate = self.spec.evaluate
         for variant in self.variants:
@@ -332,6 +366,14 @@ class Pass:
                 and variant not in self.waiting
             ):
                 self.waiting.append(variant)
+
+    def rules(self, group: str, views: tuple[MarketView, ...]) -> Sequence[AskSum]:
+        """The trigger's rules of a group (made once, unless its market records change)."""
+        assert self.rules_of is not None
+        rules = self._rules.get(group)
+        if rules is None or group in self.markets.changing:
+            rules = self._rules[group] = self.rules_of(views)
+        return rules
 
     def report_missing(self, book: TokenBook, group: str, clock: int, seq: int, missing: int) -> None:
         self.ticks_skipped += missing

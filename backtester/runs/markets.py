@@ -3,6 +3,9 @@ their decision groups and their records (which can change with time)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from backtester.book.book import TokenBook
 from backtester.book.market import MarketInfo, MarketView
 from backtester.book.overlay import OverlayScope
@@ -13,7 +16,13 @@ __all__ = ["Markets"]
 class Markets:
     """Books, groups and market records of a run (records can change with time)."""
 
-    def __init__(self, records: dict[str, list[tuple[int, MarketInfo]]]) -> None:
+    def __init__(
+        self,
+        records: dict[str, list[tuple[int, MarketInfo]]],
+        make_book: Callable[[str, int | None, OverlayScope], Any] = TokenBook,
+    ) -> None:
+        """``make_book(token, tick, scope)`` makes a token's book (a TokenBook, or the
+        compiled path's ArrayBook)."""
         self.records = records
         self.scope = OverlayScope()
         """Whose overlays the books show (see backtester.book.overlay.OverlayScope)."""
@@ -27,7 +36,7 @@ class Markets:
         for history in records.values():
             info = history[-1][1]
             for token in info.tokens:
-                self.books[token] = TokenBook(token, history[0][1].tick_size, self.scope)
+                self.books[token] = make_book(token, history[0][1].tick_size, self.scope)
                 self.group_of_asset[token] = info.group
             groups.setdefault(info.group, []).append(info)
         self.groups = {
@@ -41,7 +50,7 @@ class Markets:
             for group, infos in groups.items()
         }
         self._views: dict[str, tuple[tuple[MarketView, ...], tuple[TokenBook, ...]]] = {}
-        self._changing = {
+        self.changing = {
             info.group for history in records.values() if len(history) > 1 for _, info in history
         }
 
@@ -70,7 +79,7 @@ class Markets:
         for groups whose market records change over time.
         """
         cached = self._views.get(group)
-        if cached is not None and group not in self._changing:
+        if cached is not None and group not in self.changing:
             return cached
         views = []
         for latest in self.groups[group]:

@@ -188,6 +188,7 @@ def replay(
     stop: StopSignal | None = None,
     archive_timeout_ms: int | None = None,
     triggers: bool = True,
+    engine: str = "auto",
 ) -> ReplayResult:
     """Validate ``config`` (or take an already resolved run) and replay it over
     ``archive``; with ``hash_archive``, also record the archive's content hash, from the
@@ -201,7 +202,8 @@ def replay(
     (an operator's abort), seen at the next tick boundary or while the archive is read.
 
     ``triggers=False`` calls the strategy at every tick even where its trigger says it
-    cannot act (the results are the same; see :mod:`backtester.runs.engine`).
+    cannot act, and ``engine`` chooses the pass (``"reference"``, ``"compiled"`` or
+    ``"auto"``); neither changes a result (see :func:`backtester.runs.engine.run_pass`).
     """
     registry = strategies if strategies is not None else default_registry()
     run = config if isinstance(config, ResolvedRun) else resolve_config(config, now=now, strategies=registry)
@@ -210,7 +212,7 @@ def replay(
     try:
         return _replay(
             run, run_id, archive, registry, workers=workers, progress=progress, hash_archive=hash_archive,
-            stop=stop, timeout=timeout, triggers=triggers,
+            stop=stop, timeout=timeout, triggers=triggers, engine=engine,
         )  # fmt: skip
     except ArchiveUnavailable as exc:
         return _aborted(run, run_id, exc.message)
@@ -223,7 +225,7 @@ def replay(
 def _replay(
     run: ResolvedRun, run_id: str, archive: str | Path | None, registry: StrategyRegistry, *,
     workers: int | None, progress: bool | None, hash_archive: bool, stop: StopSignal | None, timeout: int,
-    triggers: bool = True,
+    triggers: bool = True, engine: str = "auto",
 ) -> ReplayResult:  # fmt: skip
     check = stop.check if stop is not None else None
     store = call_with_deadline(
@@ -262,7 +264,15 @@ def _replay(
     large = any(n.code is ReasonCode.BACKTESTER_LARGE_SWEEP for n in run.notices)
     execution = plan(len(run.variants), large=large, workers=workers)
     variants = run_variants(
-        feed, spec, run, run_id, execution=execution, progress=progress, stop=stop, triggers=triggers
+        feed,
+        spec,
+        run,
+        run_id,
+        execution=execution,
+        progress=progress,
+        stop=stop,
+        triggers=triggers,
+        engine=engine,
     )
     if stop is not None:  # asked to stop after the last tick: no tick to name
         stop.check()

@@ -104,6 +104,7 @@ def run_variants(
     progress: bool | None = None,
     stop: StopSignal | None = None,
     triggers: bool = True,
+    engine: str = "auto",
 ) -> list[VariantResult]:
     """Replay every variant of ``run`` over ``feed``; results in ``variant_id`` order.
 
@@ -123,11 +124,11 @@ def run_variants(
     try:
         if in_process:
             results = _replay_slice(feed, spec, run, run_id, slices[0], stop=stop, triggers=triggers,
-                                    progress=bar.events)  # fmt: skip
+                                    progress=bar.events, engine=engine)  # fmt: skip
             bar.variants_done(results)
             return results
         return _in_workers(feed, spec, run, run_id, slices, execution=execution, bar=bar, stop=stop,
-                           triggers=triggers)  # fmt: skip
+                           triggers=triggers, engine=engine)  # fmt: skip
     finally:
         bar.close()
 
@@ -153,6 +154,7 @@ def _replay_slice(
     stop: StopSignal | None,
     triggers: bool = True,
     progress: Callable[[int], None] | None = None,
+    engine: str = "auto",
 ) -> list[VariantResult]:
     chosen = [run.variants[index] for index in indices]
     return run_pass(
@@ -166,6 +168,7 @@ def _replay_slice(
         stop=stop,
         triggers=triggers,
         progress=progress,
+        engine=engine,
     )
 
 
@@ -180,8 +183,9 @@ def _in_workers(
     bar: _Bar,
     stop: StopSignal | None,
     triggers: bool,
+    engine: str,
 ) -> list[VariantResult]:
-    _SHARED.update(feed=feed, spec=spec, run=run, run_id=run_id, stop=stop, triggers=triggers)
+    _SHARED.update(feed=feed, spec=spec, run=run, run_id=run_id, stop=stop, triggers=triggers, engine=engine)
     try:
         context = multiprocessing.get_context("fork")  # the workers share the loaded feed
         done: dict[int, VariantResult] = {}
@@ -254,7 +258,7 @@ def _worker(indices: list[int]) -> list[VariantResult]:
     try:
         return _replay_slice(
             _SHARED["feed"], _SHARED["spec"], _SHARED["run"], _SHARED["run_id"], indices,
-            stop=_SHARED["stop"], triggers=_SHARED["triggers"],
+            stop=_SHARED["stop"], triggers=_SHARED["triggers"], engine=_SHARED["engine"],
         )  # fmt: skip
     except MemoryError as exc:
         budget = LARGE_SWEEP_WORKER_MEMORY // 1024**2

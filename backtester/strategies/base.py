@@ -11,14 +11,57 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from typing import Any
 
+from backtester.book.book import BookState
 from backtester.book.depth import walk_buy
 from backtester.book.market import MarketView
 
-__all__ = ["DecisionView", "Intent", "Leg", "Signal", "price_legs"]
+__all__ = ["AskSum", "DecisionView", "Intent", "Leg", "Signal", "fires", "price_legs"]
 
 LOT = 10_000
 """Order sizes are whole hundredths of a share (micro-units), the CLOB's size precision."""
+
+
+@dataclass(frozen=True)
+class AskSum:
+    """A trigger rule: it fires when the archive's best asks of ``tokens`` all exist and
+    sum below ``ceilings[k]``, k the number of tokens counted. With ``skip_unknown``,
+    tokens whose book is out of sync are left out (at least ``min_count`` must remain);
+    otherwise every token counts (``ceilings[len(tokens)]`` is the one used).
+
+    The engine evaluates rules in compiled code over every tick, and in Python where it
+    decides anyway (:func:`fires`); both read the same numbers."""
+
+    tokens: tuple[str, ...]
+    ceilings: tuple[int, ...]
+    skip_unknown: bool = False
+    min_count: int = 0
+
+
+def fires(rule: AskSum, books: Mapping[str, Any]) -> bool:
+    """Does ``rule`` fire on ``books`` (token -> its book)?
+
+    >>> from backtester.book.book import TokenBook
+    >>> a, b = TokenBook("A"), TokenBook("B")
+    >>> a.snapshot([], [], [400_000], [10], ts_ms=1); b.snapshot([], [], [550_000], [10], ts_ms=1)
+    >>> fires(AskSum(("A", "B"), (0, 0, 1_000_000)), {"A": a, "B": b})
+    True
+    >>> fires(AskSum(("A", "B"), (0, 0, 950_000)), {"A": a, "B": b})
+    False
+    """
+    total = count = 0
+    for token in rule.tokens:
+        book = books[token]
+        if rule.skip_unknown and book.state is BookState.UNKNOWN:
+            continue
+        ask = book.archive_best(bid_side=False)
+        if ask is None:
+            return False
+        total += ask
+        count += 1
+    minimum = rule.min_count if rule.skip_unknown else len(rule.tokens)
+    return count >= minimum and total < rule.ceilings[count]
 
 
 @dataclass(frozen=True)

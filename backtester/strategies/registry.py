@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from backtester.book.market import MarketView
 from backtester.strategies import fair_value_taker, sum_to_one_arb
-from backtester.strategies.base import DecisionView, Intent
+from backtester.strategies.base import AskSum, DecisionView, Intent
 from backtester.strategies.params import FairValueTakerParams, SumToOneArbParams
 
 __all__ = ["ENTRY_POINT_GROUP", "StrategyRegistry", "StrategySpec", "default_registry"]
@@ -41,17 +41,17 @@ class StrategySpec:
 
     ``trigger`` (optional) lets the engine skip ticks where ``evaluate`` cannot act:
     called once per pass with the parameters of every variant of the pass, it returns a
-    predicate over a group's market views that must be True wherever ``evaluate`` could
-    return an intent for any of those parameters, judging by the archive's own books
-    (``TokenBook.archive_best``, never ``ask``/``bid``: a variant whose fills changed a
-    book is evaluated regardless). False is a promise; True is only a maybe.
+    function giving a group's :class:`~backtester.strategies.base.AskSum` rules from its
+    market views (their records, not their books). ``evaluate`` must return None for
+    every one of those parameters wherever no rule fires on the archive's own books; a
+    variant whose fills changed one of the group's books is evaluated regardless.
     """
 
     slug: str
     params_model: type[BaseModel]
     evaluate: Callable[[DecisionView, Any], Intent | None]
     summary: str
-    trigger: Callable[[Sequence[Any]], Callable[[tuple[MarketView, ...]], bool]] | None = None
+    trigger: Callable[[Sequence[Any]], Callable[[tuple[MarketView, ...]], Sequence[AskSum]]] | None = None
 
 
 BUILTINS = (

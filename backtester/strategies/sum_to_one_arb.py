@@ -32,10 +32,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from backtester.book.book import BookState, TokenBook
+from backtester.book.book import BookState
 from backtester.book.market import MarketView
 from backtester.fees import taker_fee
-from backtester.strategies.base import LOT, DecisionView, Intent, price_legs
+from backtester.strategies.base import LOT, AskSum, DecisionView, Intent, price_legs
 from backtester.strategies.params import SumToOneArbParams
 from backtester.units import MICRO
 
@@ -67,49 +67,39 @@ def evaluate(view: DecisionView, params: SumToOneArbParams) -> Intent | None:
     return max(candidates, key=lambda c: (c.edge_bps, -_KIND_ORDER.index(c.kind)))
 
 
-def trigger(sweep: Sequence[SumToOneArbParams]) -> Callable[[tuple[MarketView, ...]], bool]:
-    """Could any set of the group clear the smallest ``min_edge_bps`` of the sweep?
+def trigger(sweep: Sequence[SumToOneArbParams]) -> Callable[[tuple[MarketView, ...]], list[AskSum]]:
+    """The sets of a group that could clear the smallest ``min_edge_bps`` of the sweep.
 
     A necessary condition of :func:`evaluate` returning an intent: every set it prices
     first needs the sum of its legs' best asks below ``payout * (1 - edge)`` (the
     "quick exit" in ``_size_set``; deeper levels and fees only cost more), and the
-    ceiling is largest for the smallest edge. The event checks are looser than
-    ``evaluate``'s (a Yes basket is counted here even if the event is not known complete),
-    which keeps this a promise about "no", never about "yes".
+    ceiling is largest for the smallest edge. The rules are looser than ``evaluate``
+    (a Yes basket is counted even if the event is not known complete), which keeps a
+    "no" a promise and a "yes" a maybe.
     """
     edge = min(params.min_edge_bps for params in sweep)
 
-    def could_trade(markets: tuple[MarketView, ...]) -> bool:
-        for market in markets:
-            info = market.info
-            if (
-                info is not None
-                and info.fees.known
-                and _cheaper((market.yes, market.no), MICRO * (10_000 - edge) // 10_000)
-            ):
-                return True
+    def ceiling(payout: int) -> int:
+        return payout * (10_000 - edge) // 10_000
+
+    def rules(markets: tuple[MarketView, ...]) -> list[AskSum]:
+        out = [
+            AskSum((m.yes.asset_id, m.no.asset_id), (0, 0, ceiling(MICRO)))
+            for m in markets
+            if m.info is not None and m.info.fees.known
+        ]
         event = [m for m in markets if m.info is not None and m.info.neg_risk]
         if len(event) < 2 or not all(m.info is not None and m.info.fees.known for m in event):
-            return False
-        if _cheaper([m.yes for m in event], MICRO * (10_000 - edge) // 10_000):
-            return True
-        tradable = [m.no for m in event if _active(m) and m.no.state is not BookState.UNKNOWN]
-        return len(tradable) >= 2 and _cheaper(
-            tradable, (len(tradable) - 1) * MICRO * (10_000 - edge) // 10_000
-        )
+            return out
+        yes = tuple(m.yes.asset_id for m in event)
+        out.append(AskSum(yes, (0,) * len(yes) + (ceiling(MICRO),)))
+        active = tuple(m.no.asset_id for m in event if _active(m))
+        if len(active) >= 2:  # a No basket of the tradable ones (books not out of sync), k >= 2
+            ceilings = tuple(ceiling((k - 1) * MICRO) if k >= 2 else 0 for k in range(len(active) + 1))
+            out.append(AskSum(active, ceilings, skip_unknown=True, min_count=2))
+        return out
 
-    return could_trade
-
-
-def _cheaper(books: Sequence[TokenBook], ceiling: int) -> bool:
-    """Do the archive's best asks of ``books`` all exist and sum below ``ceiling``?"""
-    total = 0
-    for book in books:
-        ask = book.archive_best(bid_side=False)
-        if ask is None:
-            return False
-        total += ask
-    return total < ceiling
+    return rules
 
 
 def _cid(market: MarketView) -> str:

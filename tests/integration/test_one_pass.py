@@ -54,16 +54,20 @@ def variant_record(result: ReplayResult, index: int) -> dict[str, str]:
     }
 
 
-def assert_pass_equals_alone(config: Any, archive: Path, *, workers: int = 1) -> ReplayResult:
-    """Every variant of ``config`` in one pass (triggers on) equals the same variant run
-    alone with triggers off (the reference), field by field."""
+def assert_pass_equals_alone(
+    config: Any, archive: Path, *, workers: int = 1, engine: str = "auto"
+) -> ReplayResult:
+    """Every variant of ``config`` in one pass (triggers on, the compiled path where the
+    strategy has a trigger, or as ``engine`` says) equals the same variant run alone on
+    the reference path with triggers off, field by field."""
     run = resolve_config(config, now=NOW, strategies=default_registry())
-    together = replay(run, now=NOW, archive=archive, run_id="r", workers=workers)
+    together = replay(run, now=NOW, archive=archive, run_id="r", workers=workers, engine=engine)
     assert together.status == "complete"
     for index, variant in enumerate(run.variants):
         alone = replay(
-            replace(run, variants=(variant,)), now=NOW, archive=archive, run_id="r", workers=1, triggers=False
-        )
+            replace(run, variants=(variant,)), now=NOW, archive=archive, run_id="r", workers=1,
+            triggers=False, engine="reference",
+        )  # fmt: skip
         mine, reference = variant_record(together, index), variant_record(alone, 0)
         for key in reference:
             assert mine[key] == reference[key], f"variant {variant.variant_id}: {key} differs"
@@ -78,9 +82,12 @@ ARB_SWEEP = [{"min_edge_bps": e, "max_size_pusd": s} for e, s in ((0, "50"), (12
 
 
 class TestSample:
-    def test_fair_value_sweep(self) -> None:
-        """The sample's 6-variant fair_value_taker sweep (it trades; no trigger)."""
-        result = assert_pass_equals_alone(sample_config("sample-sweep.json"), SAMPLE_ARCHIVE)
+    @pytest.mark.parametrize("engine", ["reference", "compiled"])
+    def test_fair_value_sweep(self, engine: str) -> None:
+        """The sample's 6-variant fair_value_taker sweep (it trades; no trigger), on each
+        path: in the compiled one, every tick and every change of a traded book goes back
+        to Python."""
+        result = assert_pass_equals_alone(sample_config("sample-sweep.json"), SAMPLE_ARCHIVE, engine=engine)
         assert sum(len(v.fills) for v in result.variants) > 0
 
     def test_sum_to_one_arb_sweep(self) -> None:
