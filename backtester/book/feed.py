@@ -90,17 +90,12 @@ rows AS (
     FROM book_clock
     UNION ALL
     -- A message's stated top of book is checked at its last entry for a token (once that
-    -- token's changes are all applied).
-    SELECT {clock}, ts_ms, 1, market, asset_id, seq,
-           CASE WHEN row_number() OVER (PARTITION BY file_key, line, elem, asset_id ORDER BY entry) = 1
-                THEN seq END,
-           CASE WHEN side = 'BUY' THEN 1 ELSE 0 END, price, size,
-           CASE WHEN last THEN coalesce(best_bid, -1) ELSE -1 END,
-           CASE WHEN last THEN coalesce(best_ask, -1) ELSE -1 END,
-           file_key, line, elem, entry, NULL, NULL
-    FROM (SELECT *, row_number() OVER (PARTITION BY file_key, line, elem, asset_id ORDER BY entry DESC) = 1
-                    AS last
-          FROM md_level WHERE market IN (SELECT market FROM chosen) {range})
+    -- token's changes are all applied), and its seq at its first: a token's entries of one
+    -- message are neighbours in the stream's order, so EventBatch marks both ends there
+    -- (cheaper than a window function here).
+    SELECT {clock}, ts_ms, 1, market, asset_id, seq, seq, CASE WHEN side = 'BUY' THEN 1 ELSE 0 END, price,
+           size, coalesce(best_bid, -1), coalesce(best_ask, -1), file_key, line, elem, entry, NULL, NULL
+    FROM md_level WHERE market IN (SELECT market FROM chosen) {range}
     UNION ALL
     SELECT {clock}, ts_ms, 2, market, asset_id, seq, seq, CASE WHEN side = 'BUY' THEN 1 ELSE 0 END, price,
            size, -1, -1, file_key, line, elem, 0, NULL, tx_hash
@@ -140,7 +135,7 @@ rows AS (
       AND json_extract_string(payload, '$.status') IN ('FILLED', 'PARTIAL')
       AND market_id IN (SELECT market FROM chosen) AND ts_ms >= $start {range_ts})
 SELECT r.clock, r.ts_ms, r.kind, r.market, r.asset_id, coalesce(r.seq, -1) AS seq, r.is_bid, r.price,
-       r.size, r.best_bid, r.best_ask, r.lists, r.text
+       r.size, r.best_bid, r.best_ask, r.lists, r.text, r.file_key, r.line, r.elem
 FROM rows r LEFT JOIN warm w ON w.asset_id = r.asset_id
 WHERE r.clock <= $end
   AND (r.clock >= $start OR r.kind IN (3, 4) OR r.clock >= coalesce(w.since, -9223372036854775808))
@@ -150,29 +145,27 @@ ORDER BY r.clock, r.asset_id NULLS FIRST, r.sort_seq NULLS LAST, r.file_key, r.l
 
 _HISTOGRAM = """
 WITH chosen AS (SELECT unnest(?::VARCHAR[]) AS market)
-SELECT hour, sum(n) FROM (
-    SELECT {clock} // 3600000 AS hour, count(*) AS n FROM md_level
-    WHERE market IN (SELECT market FROM chosen) AND {clock} <= $end GROUP BY hour
+SELECT minute, sum(n) FROM (
+    SELECT {clock} // 60000 AS minute, count(*) AS n FROM md_level
+    WHERE market IN (SELECT market FROM chosen) AND {clock} <= $end GROUP BY minute
     UNION ALL
-    SELECT {clock} // 3600000, count(*) FROM md_book
+    SELECT {clock} // 60000, count(*) FROM md_book
     WHERE market IN (SELECT market FROM chosen) AND {clock} <= $end GROUP BY 1
     UNION ALL
-    SELECT {clock} // 3600000, count(*) FROM md_trade
+    SELECT {clock} // 60000, count(*) FROM md_trade
     WHERE market IN (SELECT market FROM chosen) AND {clock} <= $end GROUP BY 1
     UNION ALL
-    SELECT ts_ms // 3600000, count(*) FROM reports
+    SELECT ts_ms // 60000, count(*) FROM reports
     WHERE market_id IN (SELECT market FROM chosen) AND ts_ms <= $end GROUP BY 1)
-GROUP BY hour ORDER BY hour
+GROUP BY minute ORDER BY minute
 """
 
 MEMORY_EVENTS = 4_000_000
 """A window of at most this many rows is read once and kept in memory (shared by the
 passes and by forked workers); a larger one is streamed, chunk by chunk, on every pass."""
 CHUNK_EVENTS = 1_000_000
-"""About this many rows per streamed chunk (whole hours of the clock; an hour holding
+"""About this many rows per streamed chunk (whole minutes of the clock; a minute holding
 more is one chunk)."""
-BATCH_ROWS = 262_144
-"""Rows per Arrow record batch read from a streamed chunk."""
 
 _INT_COLUMNS = ("clock", "ts_ms", "kind", "seq", "is_bid", "price", "size", "best_bid", "best_ask")
 
@@ -190,12 +183,25 @@ class EventBatch:
     def __init__(self, arrow: pa.RecordBatch, token_index: dict[str, int]) -> None:
         self.arrow = arrow
         self.n = arrow.num_rows
-        self.columns = {name: _ints(arrow.column(name)) for name in _INT_COLUMNS}
+        self.columns = columns = {name: _ints(arrow.column(name)) for name in _INT_COLUMNS}
         encoded = arrow.column("asset_id").dictionary_encode()
         lookup = np.array([token_index.get(t, -1) for t in encoded.dictionary.to_pylist()] + [-1], np.int32)
         codes = encoded.indices.to_numpy(zero_copy_only=False)
         codes = np.where(pd_isnull(encoded.indices), len(lookup) - 1, codes).astype(np.int64)
         self.asset = lookup[codes]
+        # A level update's seq is checked at a message's first entry for the token, its
+        # stated top at the last: mark both ends of each run of one message and token.
+        level = columns["kind"] == Kind.LEVEL
+        if level.any():
+            keys = [codes, *(_ints(arrow.column(name)) for name in ("file_key", "line", "elem"))]
+            same = level[1:] & level[:-1]
+            for key in keys:
+                same &= key[1:] == key[:-1]
+            first = level & ~np.concatenate(([False], same))
+            last = level & ~np.concatenate((same, [False]))
+            columns["seq"] = np.where(level & ~first, -1, columns["seq"])
+            columns["best_bid"] = np.where(level & ~last, -1, columns["best_bid"])
+            columns["best_ask"] = np.where(level & ~last, -1, columns["best_ask"])
 
     def tuples(self) -> list[tuple[Any, ...]]:
         arrow = self.arrow
@@ -263,7 +269,7 @@ class ArchiveFeed:
     """The window's events for some markets: read from the archive once and kept in
     memory when the window is small (at most :data:`MEMORY_EVENTS` rows), else streamed
     from the archive in bounded chunks on every pass, so a week costs no more memory
-    than an hour. Each pass reads :meth:`batches` (columns) or :meth:`iter_events`
+    than a day. Each pass reads :meth:`batches` (columns) or :meth:`iter_events`
     (tuples)."""
 
     def __init__(
@@ -284,6 +290,7 @@ class ArchiveFeed:
         self.start_ms, self.end_ms = start_ms, end_ms
         self.location, self.chosen, self.clock, self.chunks = location, chosen, clock, chunks
         self._size, self._cached, self._live = size, cached, live_executions
+        self._tuples: list[tuple[Any, ...]] | None = None
 
     @property
     def tokens(self) -> list[str]:
@@ -312,7 +319,7 @@ class ArchiveFeed:
         With ``receive_clock``, a message counts as known at the archiver's receive time
         (``recv_ts_ms``) where it has one: the earliest a live bot could have acted on it.
         A window of more than ``memory_events`` rows is streamed in chunks of about
-        ``chunk_events`` rows (whole hours), each read from a connection of its own
+        ``chunk_events`` rows (whole minutes), each read from a connection of its own
         (defaults: :data:`MEMORY_EVENTS`, :data:`CHUNK_EVENTS`).
         """
         memory_events = MEMORY_EVENTS if memory_events is None else memory_events
@@ -320,10 +327,10 @@ class ArchiveFeed:
         clock = "coalesce(recv_ts_ms, ts_ms)" if receive_clock else "ts_ms"
         chosen = list(markets)
         records = load_markets(archive, chosen)
-        hours = archive.con.execute(
+        minutes = archive.con.execute(
             _HISTOGRAM.replace("{clock}", clock).replace("$end", str(int(end_ms))), [chosen]
         ).fetchall()
-        total = sum(int(n) for _, n in hours)
+        total = sum(int(n) for _, n in minutes)
         feed = cls(
             records, start_ms, end_ms, location=archive.location, chosen=chosen, clock=clock,
             chunks=[(None, None)], size=total,
@@ -336,13 +343,13 @@ class ArchiveFeed:
             feed._size = batch.n
             feed._live = bool((batch.columns["kind"] == Kind.LIVE_EXECUTION).any())
         else:
-            feed.chunks = _chunks(hours, start_ms, end_ms, chunk_events)
+            feed.chunks = _chunks(minutes, start_ms, end_ms, chunk_events)
             feed._live = bool(
                 archive.con.execute(
                     "SELECT count(*) FROM reports WHERE report_kind = 'ExecutionReport' AND mode <> 'replay' "
                     "AND market_id IN (SELECT unnest(?::VARCHAR[])) AND ts_ms BETWEEN ? AND ?",
                     [chosen, start_ms, end_ms],
-                ).fetchone()[0]  # type: ignore[index]
+                ).fetchall()[0][0]
             )
         return feed
 
@@ -356,9 +363,11 @@ class ArchiveFeed:
         if lo is not None:
             bounds.append(f"{self.clock} >= {int(lo)}")
             bounds_ts.append(f"ts_ms >= {int(lo)}")
-        if hi is not None:
-            bounds.append(f"{self.clock} < {int(hi)}")
-            bounds_ts.append(f"ts_ms < {int(hi)}")
+        # Every scan stops at the window's end too (the outer filter alone would come
+        # after the per-message window function, over everything the archive holds later).
+        top = int(self.end_ms) + 1 if hi is None else min(int(hi), int(self.end_ms) + 1)
+        bounds.append(f"{self.clock} < {top}")
+        bounds_ts.append(f"ts_ms < {top}")
         sql = _STREAM.replace("{range}", "".join(f" AND {b}" for b in bounds))
         sql = sql.replace("{range_ts}", "".join(f" AND {b}" for b in bounds_ts))
         sql = sql.replace("{clock}", self.clock).replace("$start", str(int(self.start_ms)))
@@ -372,15 +381,19 @@ class ArchiveFeed:
         tokens = self._token_index()
         with Archive.open(self.location, read_only=True) as archive:
             for lo, hi in self.chunks:
-                reader = archive.con.sql(self._sql(lo, hi), params=[self.chosen]).to_arrow_reader(BATCH_ROWS)
-                for batch in reader:
-                    if batch.num_rows:
-                        yield EventBatch(batch, tokens)
+                # A chunk is read whole (a message's entries must not straddle two batches).
+                table = archive.con.sql(self._sql(lo, hi), params=[self.chosen]).to_arrow_table()
+                if table.num_rows:
+                    yield EventBatch(table.combine_chunks().to_batches()[0], tokens)
 
     def iter_events(self) -> Iterator[tuple[Any, ...]]:
-        """The events in order (each a tuple in :class:`Event`'s field order)."""
-        for batch in self.batches():
-            yield from batch.tuples()
+        """The events in order (each a tuple in :class:`Event`'s field order); for a
+        window kept in memory, the tuples are made once and kept too."""
+        if self._cached is not None:
+            if self._tuples is None:
+                self._tuples = [event for batch in self._cached for event in batch.tuples()]
+            return iter(self._tuples)
+        return (event for batch in self.batches() for event in batch.tuples())
 
     @property
     def events(self) -> list[tuple[Any, ...]]:
@@ -404,19 +417,19 @@ def _empty(table: pa.Table) -> pa.RecordBatch:
 
 
 def _chunks(
-    hours: list[tuple[int, int]], start_ms: int, end_ms: int, target: int
+    minutes: list[tuple[int, int]], start_ms: int, end_ms: int, target: int
 ) -> list[tuple[int | None, int | None]]:
-    """Clock ranges of about ``target`` rows each, in whole hours: the first open below
+    """Clock ranges of about ``target`` rows each, in whole minutes: the first open below
     (the warm-up), the last open above.
 
-    >>> _chunks([(0, 5), (1, 5), (2, 5), (3, 1)], 0, 4 * 3_600_000, 8)
-    [(None, 7200000), (7200000, None)]
+    >>> _chunks([(0, 5), (1, 5), (2, 5), (3, 1)], 0, 4 * 60_000, 8)
+    [(None, 120000), (120000, None)]
     """
     bounds: list[int] = []
     count = 0
-    for hour, n in hours:
+    for minute, n in minutes:
         if count >= target:
-            bounds.append(int(hour) * 3_600_000)
+            bounds.append(int(minute) * 60_000)
             count = 0
         count += int(n)
     edges: list[int | None] = [None, *bounds, None]
