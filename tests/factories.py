@@ -3,6 +3,7 @@ real ids, so golden cases can be worked by hand. Nothing here is recorded data."
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from decimal import Decimal
 
@@ -77,3 +78,10 @@ def view(*markets: MarketView, ts: int = 1_000, group: str | None = None, signal
     first = markets[0].info
     assert first is not None
     return DecisionView(ts, group or first.group, tuple(markets), signals or {})
+
+
+def normalised(text: str, run_id: str) -> str:
+    """A run's file with what differs between identical reruns taken out: the run id,
+    and the aggregate's wall-clock ``run_cost`` (see backtester.reports.summary.RUN_COST)."""
+    text = text.replace(run_id, "RUN")
+    return re.sub(r'"run_cost":\s*\{[^{}]*\}', '"run_cost": {}', text)

@@ -27,8 +27,9 @@ what does not match its manifest.
 
 **Identical reruns.** Two bundles of the same config, archive and clock have identical
 ``reports.jsonl``, ``summary.json``, ``comparison.jsonl`` and ``report.html`` once the
-run id is normalised (the run id is in report ids and in the report's header). What
-differs: the run id, ``manifest.json``'s ``started_at``/``finished_at`` and artifact
+run id is normalised (the run id is in report ids and in the report's header) and the
+aggregate's ``run_cost`` (its wall-clock duration and events/s). What differs: the run
+id, the ``run_cost``, ``manifest.json``'s ``started_at``/``finished_at`` and artifact
 hashes, and, in ``notebook.ipynb`` and ``notebook.html``, papermill's metadata (per-cell
 start/end times and durations, the injected cell's id) and kernel session ids.
 """
@@ -374,6 +375,7 @@ def _manifest(facts: _Facts, summary: dict[str, Any], *, status: str, error: str
         "finished_at": _now(),
         "normalised_for_identical_reruns": [
             "replay_run_id (in report ids and the report header)", "manifest started_at/finished_at",
+            "the aggregate report's run_cost (wall-clock duration and events/s)",
             "artifacts' sha256 (they contain the run id)",
             "notebook.ipynb and notebook.html: papermill's cell metadata and injected cell id, kernel ids",
         ],

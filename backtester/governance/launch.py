@@ -44,7 +44,7 @@ from backtester.governance.registry import (
     default_registry_location,
     max_in_flight,
 )
-from backtester.reports.summary import MONEY_FIELDS
+from backtester.reports.summary import MONEY_FIELDS, RUN_COST
 from backtester.runs.control import StopSignal
 from backtester.units import format_micros, parse_micros
 
@@ -218,6 +218,7 @@ def aggregate_counts(aggregate: dict[str, Any] | None) -> dict[str, Any]:
         "simulated_fills": sum(int(v.get("simulated_fills", 0)) for v in variants),
         **{name: format_micros(sum(parse_micros(v.get(name, "0")) for v in variants)) for name in money},
         "aggregate_report_id": aggregate.get("report_id"),
+        "events_replayed": (aggregate.get(RUN_COST) or {}).get("events"),
         "variant_results": json.dumps(
             [{k: v[k] for k in keep if k in v} for v in variants], sort_keys=True, default=str
         ),

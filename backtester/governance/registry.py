@@ -85,7 +85,8 @@ MAX_IN_FLIGHT = 5
 LEASE_MS = 30_000
 """A ``running`` row whose heartbeat is older than this is interrupted."""
 STATUSES = ("running", "complete", "aborted", "failed", "interrupted", "refused")
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+"""2 added ``events_replayed`` (a registry of version 1 is upgraded in place on first use)."""
 
 _LOCK_KEY = 0x6274_7265_6769  # "btregi": the PostgreSQL advisory lock of registry writes
 
@@ -94,7 +95,7 @@ _RUN_COLUMNS = (
     "launched_by", "host", "pid", "pid_identity", "started_ms", "heartbeat_ms", "ended_ms", "out_path",
     "archive", "abort_requested_ms", "abort_by", "abort_reason", "ticks_replayed", "ticks_skipped",
     "simulated_fills", "simulated_volume_pusd", "simulated_pnl_pusd", "simulated_net_fees_pusd",
-    "aggregate_report_id", "variant_results",
+    "aggregate_report_id", "variant_results", "events_replayed",
 )  # fmt: skip
 _COUNT_COLUMNS = _RUN_COLUMNS[20:]
 
@@ -129,7 +130,8 @@ _DDL = (
         simulated_pnl_pusd TEXT,
         simulated_net_fees_pusd TEXT,
         aggregate_report_id TEXT,
-        variant_results TEXT)""",
+        variant_results TEXT,
+        events_replayed BIGINT)""",
     "CREATE INDEX IF NOT EXISTS backtester_runs_status ON backtester_runs (status)",
     """CREATE TABLE IF NOT EXISTS backtester_run_events (
         replay_run_id TEXT NOT NULL, seq INTEGER NOT NULL, at_ms BIGINT NOT NULL, status TEXT NOT NULL,
@@ -277,11 +279,19 @@ class RunRecord:
     simulated_net_fees_pusd: str | None
     aggregate_report_id: str | None
     variant_results: str | None
+    events_replayed: int | None = None
     history: tuple[dict[str, Any], ...] = field(default=())
 
     @property
     def duration_ms(self) -> int | None:
         return self.ended_ms - self.started_ms if self.ended_ms is not None else None
+
+    @property
+    def events_per_s(self) -> int | None:
+        """Events replayed per second of the run's whole duration (launch to end)."""
+        if not self.events_replayed or not self.duration_ms:
+            return None
+        return round(self.events_replayed * 1000 / self.duration_ms)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: times as ISO 8601 UTC, the per-variant results parsed."""
@@ -290,6 +300,7 @@ class RunRecord:
             value = out.pop(name)
             out[name.removesuffix("_ms")] = format_ms(value) if value is not None else None
         out["duration_ms"] = self.duration_ms
+        out["events_per_s"] = self.events_per_s
         out["variant_results"] = json.loads(self.variant_results) if self.variant_results else None
         out["history"] = [
             {**event, "at": format_ms(event["at_ms"])} for event in self.history
@@ -519,6 +530,12 @@ class Registry:
                     if not execute(_VERSION_SQL):
                         execute("INSERT INTO backtester_registry_meta VALUES ('schema_version', ?)",
                                 [SCHEMA_VERSION])  # fmt: skip
+                found = self._version()
+            if found == "1":  # version 2 added a column: add it, in place
+                with self._write() as execute:
+                    execute("ALTER TABLE backtester_runs ADD COLUMN events_replayed BIGINT")
+                    execute("UPDATE backtester_registry_meta SET value = ? WHERE key = 'schema_version'",
+                            [SCHEMA_VERSION])  # fmt: skip
                 found = self._version()
             if found != SCHEMA_VERSION:
                 msg = (

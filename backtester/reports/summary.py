@@ -21,7 +21,7 @@ from backtester.config.window import format_ms
 from backtester.errors import ReasonCode
 from backtester.reports.envelopes import operations_report
 
-__all__ = ["retained_until", "sweep_report", "variant_report"]
+__all__ = ["RUN_COST", "retained_until", "sweep_report", "variant_report"]
 
 MONEY_FIELDS = (
     "simulated_volume_pusd",
@@ -30,6 +30,13 @@ MONEY_FIELDS = (
     "realised_pnl_pusd",
     "unrealised_pnl_pusd",
 )
+
+
+RUN_COST = "run_cost"
+"""The field of a run's aggregate ``BACKTESTER_REPLAY_COMPLETE`` that says what the run
+cost: ``duration_ms`` (wall clock, from opening the archive to the last report),
+``events`` (the events one pass reads) and ``events_per_s``. The one wall-clock field of
+the reports: identical reruns are identical but for it (and the run id)."""
 
 
 def retained_until(window_end_ms: int) -> str:

@@ -8,6 +8,7 @@ with ``BACKTESTER_ARCHIVE_UNAVAILABLE`` and an OperationsReport with
 from __future__ import annotations
 
 import re
+import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -29,7 +30,7 @@ from backtester.config.window import format_ms
 from backtester.errors import ArchiveUnavailable, Notice, ReasonCode
 from backtester.fees import FeeModel
 from backtester.reports.envelopes import operations_report
-from backtester.reports.summary import sweep_report, variant_report
+from backtester.reports.summary import RUN_COST, sweep_report, variant_report
 from backtester.runs.control import RunStopped, StopSignal
 from backtester.runs.engine import VariantResult
 from backtester.runs.frames import comparison_frame, equity_frame, fills_frame, reports_frame
@@ -227,6 +228,7 @@ def _replay(
     workers: int | None, progress: bool | None, hash_archive: bool, stop: StopSignal | None, timeout: int,
     triggers: bool = True, engine: str = "auto",
 ) -> ReplayResult:  # fmt: skip
+    started = time.perf_counter()
     check = stop.check if stop is not None else None
     store = call_with_deadline(
         "opening the archive", lambda: Archive.open(archive, read_only=True), timeout_ms=timeout, check=check,
@@ -298,6 +300,12 @@ def _replay(
         archive_sha256=content,
     )  # fmt: skip
     _finish(result)
+    elapsed = max(time.perf_counter() - started, 1e-9)
+    result.final_reports[-1][RUN_COST] = {
+        "duration_ms": round(elapsed * 1000),
+        "events": feed.size,
+        "events_per_s": round(feed.size / elapsed),
+    }
     return result
 
 

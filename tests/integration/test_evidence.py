@@ -28,6 +28,7 @@ from backtester.evidence import check_parameters, make_evidence, verify
 from backtester.evidence.bundle import TEMPLATES
 from backtester.evidence.kernels import local_kernel_manager
 from backtester.sample import SAMPLE_ARCHIVE
+from tests.factories import normalised
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
@@ -98,8 +99,8 @@ def test_reruns_are_identical_but_for_ids(bundles) -> None:
     first, second = bundles
     assert first.replay_run_id != second.replay_run_id
     for name in NORMALISED:
-        a = (first.path / name).read_text().replace(first.replay_run_id, "RUN")
-        b = (second.path / name).read_text().replace(second.replay_run_id, "RUN")
+        a = normalised((first.path / name).read_text(), first.replay_run_id)
+        b = normalised((second.path / name).read_text(), second.replay_run_id)
         assert a == b, name
     figures = re.findall(r'Plotly\.newPlot\(\s*"figure-(\w+)",\s*(\[.*?\]),\s*\{', a, flags=re.S)
     assert {name for name, _ in figures} >= {"equity", "fills", "attribution", "sweep", "skipped", "votes"}

@@ -260,3 +260,19 @@ def test_streamed_window_equals_in_memory(monkeypatch) -> None:
     assert everything(streamed) == everything(at_once)
     assert everything(sweep_streamed) == everything(sweep_at_once)
     assert streamed.variants[0].messages == at_once.variants[0].messages == 45_156
+
+
+def test_run_cost_in_the_aggregate() -> None:
+    """The aggregate report says what the run cost (wall clock: duration, events/s) and
+    how many events a pass read; the variants' own reports do not (they stay identical
+    between reruns)."""
+    config = sample_config("sample-arb.json", parameter_sweep=ARB_SWEEP)
+    result = replay(config, now=NOW, archive=SAMPLE_ARCHIVE, run_id="r")
+    cost = result.aggregate["run_cost"]  # type: ignore[index]
+    assert cost["events"] == 48_241
+    assert cost["duration_ms"] > 0
+    assert cost["events_per_s"] == pytest.approx(48_241 / (cost["duration_ms"] / 1000), rel=0.01)
+    assert all("run_cost" not in report for report in result.final_reports[:-1])
+    from backtester.governance.launch import aggregate_counts  # noqa: PLC0415
+
+    assert aggregate_counts(result.aggregate)["events_replayed"] == 48_241

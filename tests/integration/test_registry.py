@@ -225,7 +225,7 @@ class TestAbortAndFinish:
         counts = {"ticks_replayed": 19_517, "ticks_skipped": 0, "simulated_fills": 534,
                   "simulated_volume_pusd": "22643.6919", "simulated_pnl_pusd": "-1854.53795",
                   "simulated_net_fees_pusd": "0", "aggregate_report_id": "ops_x_complete",
-                  "variant_results": json.dumps([{"variant_id": 0}])}  # fmt: skip
+                  "variant_results": json.dumps([{"variant_id": 0}]), "events_replayed": 48_241}  # fmt: skip
         clock = Clock()
         with Registry(registry_location, clock=clock) as registry:
             registry.admit(request("replay_A"), who=ME, limit=5)
@@ -241,6 +241,12 @@ class TestAbortAndFinish:
             assert (record.simulated_fills, record.simulated_pnl_pusd) == (534, "-1854.53795")
             shown = record.as_dict()
             assert shown["variant_results"] == [{"variant_id": 0}]
+            # the run's cost: 48 241 events in 1.234 s
+            assert (record.events_replayed, shown["duration_ms"], shown["events_per_s"]) == (
+                48_241,
+                1_234,
+                39_093,
+            )
             assert [e["status"] for e in shown["history"]] == ["running", "complete"]
             assert [r.replay_run_id for r in registry.runs(status="complete")] == ["replay_A"]
             assert registry.runs(status="running") == []
@@ -362,6 +368,25 @@ class TestOutOfReach:
 
 
 class TestLocations:
+    def test_a_version_1_registry_is_upgraded_in_place(self, tmp_path: Path) -> None:
+        """A registry made before events_replayed existed gets the column, and keeps its rows."""
+        import sqlite3  # noqa: PLC0415
+
+        path = tmp_path / "registry.sqlite3"
+        with Registry(path) as registry:
+            registry.admit(request("replay_old"), who=ME, limit=5)
+        con = sqlite3.connect(path)
+        con.execute("ALTER TABLE backtester_runs DROP COLUMN events_replayed")
+        con.execute("UPDATE backtester_registry_meta SET value = '1' WHERE key = 'schema_version'")
+        con.commit()
+        con.close()
+        with Registry(path) as registry:
+            record = registry.run("replay_old")
+            assert record is not None
+            assert record.events_replayed is None
+            assert registry.finish("replay_old", "complete", counts={"events_replayed": 7})
+            assert registry.run("replay_old").events_replayed == 7  # type: ignore[union-attr]
+
     def test_a_file_that_is_not_a_registry(self, tmp_path: Path) -> None:
         """A file that is not a SQLite database is refused with a clear message."""
         junk = tmp_path / "registry.sqlite3"
