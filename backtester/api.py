@@ -136,6 +136,9 @@ def run(
     registry: str | Path | None = None,
     max_in_flight: int | None = None,
     archive_timeout_ms: int | None = None,
+    executor: str = "local",
+    ray_address: str | None = None,
+    ray_storage: str | Path | None = None,
 ) -> ReplayResult:
     """Replay a run config over an archive (spec section 9); with ``out``, also write the
     run to ``<out>/<replay_run_id>/`` and the operations topic ``<out>/operations/``
@@ -152,7 +155,9 @@ def run(
     abortable by ``backtester abort`` (it stops at the next tick boundary), its end
     recorded with the counts of its aggregate report. Each archive read must answer
     within ``archive_timeout_ms`` (default the spec's 300 000 ms) or the run aborts as
-    stalled.
+    stalled. ``executor="ray"`` runs the sweep's variants as Ray tasks on the cluster at
+    ``ray_address`` (default: this machine's), over the archive exported to Parquet under
+    ``ray_storage`` (a path every node reads; see :mod:`backtester.runs.distributed`).
 
     Raises :class:`~backtester.errors.ConfigError` for a rejected config (nothing is
     registered), :class:`~backtester.errors.RunRefused` when governance suppresses the
@@ -178,6 +183,7 @@ def run(
         result = replay(
             resolved, now=clock, archive=archive, workers=workers, progress=progress, run_id=run_id,
             hash_archive=hash_archive, stop=launch.stop, archive_timeout_ms=archive_timeout_ms,
+            executor=executor, ray_address=ray_address, ray_storage=ray_storage,
         )  # fmt: skip
         if out is not None:
             result.run_dir = write_run(result, out)

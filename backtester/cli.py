@@ -291,11 +291,17 @@ def archive_export(archive: Path | None, out: Path) -> None:
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Worker processes for a sweep's variants [default: one per core].")  # fmt: skip
 @click.option("--progress/--no-progress", default=None, help="A progress bar [default: on a terminal].")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Variants here (processes) or as Ray tasks (needs the [ray] extra).")  # fmt: skip
+@click.option("--ray-address", default=None,
+              help="The Ray cluster (HEAD:6379) [default: one on this machine].")  # fmt: skip
+@click.option("--ray-storage", type=click.Path(path_type=Path), default=None,
+              help="Where every Ray node reads the archive as Parquet [default: a temp folder].")  # fmt: skip
 @_governed
 def run_cmd(  # noqa: PLR0917 - click passes every option by position
     config_path: Path, archive: Path | None, now: str | None, out: Path | None, workers: int | None,
-    progress: bool | None, registry: str | None, run_id: str | None, max_in_flight: int | None,
-    archive_timeout_ms: int | None,
+    progress: bool | None, executor: str, ray_address: str | None, ray_storage: Path | None,
+    registry: str | None, run_id: str | None, max_in_flight: int | None, archive_timeout_ms: int | None,
 ) -> None:  # fmt: skip
     """Replay the run config over the archive and print the run's summary as JSON: its
     BACKTESTER_REPLAY_COMPLETE report, the live bot's outcome and how the decisions compare.
@@ -308,7 +314,8 @@ def run_cmd(  # noqa: PLR0917 - click passes every option by position
         result = api.run(
             config_path, archive=archive, now=clock, out=out, workers=workers, progress=progress,
             run_id=run_id, registry=registry, max_in_flight=max_in_flight,
-            archive_timeout_ms=archive_timeout_ms,
+            archive_timeout_ms=archive_timeout_ms, executor=executor, ray_address=ray_address,
+            ray_storage=ray_storage,
         )  # fmt: skip
     summary = result.summary()
     _notices(result.replay_run_id, summary["notices"])

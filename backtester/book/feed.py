@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from backtester.archive import Archive
 from backtester.book.market import MarketInfo
@@ -171,7 +172,7 @@ _INT_COLUMNS = ("clock", "ts_ms", "kind", "seq", "is_bid", "price", "size", "bes
 
 
 class EventBatch:
-    """Consecutive events of the feed as columns (an Arrow record batch and NumPy views).
+    """Consecutive events of the feed as columns (an Arrow table and NumPy arrays).
 
     ``asset`` holds each event's token as an index into the feed's ``tokens`` (-1: none,
     or a token of no replayed market). ``tuples()`` gives the events as plain tuples in
@@ -180,20 +181,18 @@ class EventBatch:
 
     __slots__ = ("arrow", "asset", "columns", "n")
 
-    def __init__(self, arrow: pa.RecordBatch, token_index: dict[str, int]) -> None:
+    def __init__(self, arrow: pa.Table, tokens: pa.Array) -> None:
         self.arrow = arrow
         self.n = arrow.num_rows
         self.columns = columns = {name: _ints(arrow.column(name)) for name in _INT_COLUMNS}
-        encoded = arrow.column("asset_id").dictionary_encode()
-        lookup = np.array([token_index.get(t, -1) for t in encoded.dictionary.to_pylist()] + [-1], np.int32)
-        codes = encoded.indices.to_numpy(zero_copy_only=False)
-        codes = np.where(pd_isnull(encoded.indices), len(lookup) - 1, codes).astype(np.int64)
-        self.asset = lookup[codes]
+        codes = pc.index_in(arrow.column("asset_id"), value_set=tokens)
+        self.asset = _ints(pc.fill_null(codes, -1)) if self.n else np.zeros(0, np.int64)
         # A level update's seq is checked at a message's first entry for the token, its
-        # stated top at the last: mark both ends of each run of one message and token.
+        # stated top at the last: mark both ends of each run of one message and token
+        # (rows of tokens of no replayed market, all -1 here, are never applied).
         level = columns["kind"] == Kind.LEVEL
         if level.any():
-            keys = [codes, *(_ints(arrow.column(name)) for name in ("file_key", "line", "elem"))]
+            keys = [self.asset, *(_ints(arrow.column(name)) for name in ("file_key", "line", "elem"))]
             same = level[1:] & level[:-1]
             for key in keys:
                 same &= key[1:] == key[:-1]
@@ -230,15 +229,16 @@ class EventBatch:
         """Snapshot levels as flat arrays: per row, the offset of its levels in ``values``
         (bid prices, bid sizes, ask prices, ask sizes, then the depth limit), and its
         numbers of bids and asks (0 for rows that are no snapshot)."""
-        lists = self.arrow.column("lists")
         start = np.zeros(self.n, np.int64)
         bids = np.zeros(self.n, np.int64)
         asks = np.zeros(self.n, np.int64)
-        valid = ~pd_isnull(lists)
-        if not valid.any():
+        column = self.arrow.column("lists")
+        if column.null_count == len(column):
             return start, bids, asks, np.zeros(0, np.int64)
+        lists = column.combine_chunks()
+        valid = ~lists.is_null().to_numpy(zero_copy_only=False)
         inner = lists.flatten()  # five lists per snapshot row
-        offsets = inner.offsets.to_numpy() if hasattr(inner, "offsets") else np.zeros(1, np.int64)
+        offsets = inner.offsets.to_numpy()
         values = inner.flatten().to_numpy(zero_copy_only=False).astype(np.int64)
         base = offsets[:-1] - offsets[0]
         rows = np.flatnonzero(valid)
@@ -249,20 +249,15 @@ class EventBatch:
         return start, bids, asks, values
 
 
-def pd_isnull(array: pa.Array) -> np.ndarray:
-    """Where ``array`` is null, as a NumPy bool array."""
-    return array.is_null().to_numpy(zero_copy_only=False)
-
-
-def _strings(column: pa.Array) -> list[str | None]:
+def _strings(column: pa.ChunkedArray) -> list[str | None]:
     """A string column as Python strings, decoding each distinct id once (there are few)."""
-    encoded = column.dictionary_encode()
+    encoded = column.combine_chunks().dictionary_encode()
     values = encoded.dictionary.to_pylist()
     return [None if i is None else values[i] for i in encoded.indices.to_pylist()]
 
 
-def _ints(column: pa.Array) -> np.ndarray:
-    return column.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+def _ints(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    return np.asarray(column.to_numpy(), dtype=np.int64)
 
 
 class ArchiveFeed:
@@ -337,8 +332,7 @@ class ArchiveFeed:
         )  # fmt: skip
         if total <= memory_events:
             table = archive.con.sql(feed._sql(None, None), params=[chosen]).to_arrow_table()
-            batch = EventBatch(table.combine_chunks().to_batches()[0] if table.num_rows else _empty(table),
-                               feed._token_index())  # fmt: skip
+            batch = EventBatch(table, feed._token_array())
             feed._cached = [batch]
             feed._size = batch.n
             feed._live = bool((batch.columns["kind"] == Kind.LIVE_EXECUTION).any())
@@ -353,8 +347,8 @@ class ArchiveFeed:
             )
         return feed
 
-    def _token_index(self) -> dict[str, int]:
-        return {token: i for i, token in enumerate(self.tokens)}
+    def _token_array(self) -> pa.Array:
+        return pa.array(self.tokens, pa.string())
 
     def _sql(self, lo: int | None, hi: int | None) -> str:
         """The stream's query, for clock values in ``[lo, hi)`` (None: unbounded; the
@@ -378,13 +372,13 @@ class ArchiveFeed:
         if self._cached is not None:
             yield from self._cached
             return
-        tokens = self._token_index()
+        tokens = self._token_array()
         with Archive.open(self.location, read_only=True) as archive:
             for lo, hi in self.chunks:
                 # A chunk is read whole (a message's entries must not straddle two batches).
                 table = archive.con.sql(self._sql(lo, hi), params=[self.chosen]).to_arrow_table()
                 if table.num_rows:
-                    yield EventBatch(table.combine_chunks().to_batches()[0], tokens)
+                    yield EventBatch(table, tokens)
 
     def iter_events(self) -> Iterator[tuple[Any, ...]]:
         """The events in order (each a tuple in :class:`Event`'s field order); for a
@@ -410,10 +404,6 @@ class ArchiveFeed:
     def has_live_executions(self) -> bool:
         """Does the window hold fills of the live bot (whose footprint a run may restore)?"""
         return self._live
-
-
-def _empty(table: pa.Table) -> pa.RecordBatch:
-    return pa.RecordBatch.from_pylist([], schema=table.schema)
 
 
 def _chunks(

@@ -8,6 +8,8 @@ with ``BACKTESTER_ARCHIVE_UNAVAILABLE`` and an OperationsReport with
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -35,7 +37,7 @@ from backtester.runs.control import RunStopped, StopSignal
 from backtester.runs.engine import VariantResult
 from backtester.runs.frames import comparison_frame, equity_frame, fills_frame, reports_frame
 from backtester.runs.original import OriginalOutcome, compare, load_original, mark_states, read_live
-from backtester.runs.sweep import Plan, plan, run_variants
+from backtester.runs.sweep import Plan, RayTarget, plan, run_variants
 from backtester.strategies.registry import StrategyRegistry, default_registry
 from backtester.units import format_micros, parse_micros
 
@@ -190,6 +192,10 @@ def replay(
     archive_timeout_ms: int | None = None,
     triggers: bool = True,
     engine: str = "auto",
+    executor: str = "local",
+    ray_address: str | None = None,
+    ray_storage: str | Path | None = None,
+    ray_tasks: int | None = None,
 ) -> ReplayResult:
     """Validate ``config`` (or take an already resolved run) and replay it over
     ``archive``; with ``hash_archive``, also record the archive's content hash, from the
@@ -205,7 +211,16 @@ def replay(
     ``triggers=False`` calls the strategy at every tick even where its trigger says it
     cannot act, and ``engine`` chooses the pass (``"reference"``, ``"compiled"`` or
     ``"auto"``); neither changes a result (see :func:`backtester.runs.engine.run_pass`).
+
+    ``executor="ray"`` runs the variants as Ray tasks (:mod:`backtester.runs.distributed`)
+    on the cluster at ``ray_address`` (None: this machine's), over the archive exported
+    to Parquet under ``ray_storage`` (a path every node reads; by default a temporary
+    folder, fine on one machine; a Parquet archive is read in place), in ``ray_tasks``
+    tasks (None: one per CPU of the cluster). The results are the local executor's.
     """
+    if executor not in ("local", "ray"):
+        msg = f"executor must be 'local' or 'ray', not {executor!r}"
+        raise ValueError(msg)
     registry = strategies if strategies is not None else default_registry()
     run = config if isinstance(config, ResolvedRun) else resolve_config(config, now=now, strategies=registry)
     run_id = run_id or new_run_id()
@@ -214,6 +229,7 @@ def replay(
         return _replay(
             run, run_id, archive, registry, workers=workers, progress=progress, hash_archive=hash_archive,
             stop=stop, timeout=timeout, triggers=triggers, engine=engine,
+            ray=(ray_address, ray_storage, ray_tasks) if executor == "ray" else None,
         )  # fmt: skip
     except ArchiveUnavailable as exc:
         return _aborted(run, run_id, exc.message)
@@ -226,7 +242,7 @@ def replay(
 def _replay(
     run: ResolvedRun, run_id: str, archive: str | Path | None, registry: StrategyRegistry, *,
     workers: int | None, progress: bool | None, hash_archive: bool, stop: StopSignal | None, timeout: int,
-    triggers: bool = True, engine: str = "auto",
+    triggers: bool = True, engine: str = "auto", ray: tuple[Any, Any, Any] | None = None,
 ) -> ReplayResult:  # fmt: skip
     started = time.perf_counter()
     check = stop.check if stop is not None else None
@@ -259,23 +275,21 @@ def _replay(
         )
         if hash_archive and read("hashing the archive", store.content_hash) != content:
             return _aborted(run, run_id, "the archive changed while the run read it")
+        target = _ray_target(store, markets, ray, read) if ray is not None else None
     feed.markets, assumed = _with_fee_assumption(feed.markets, run)
     if assumed:
         notices.append(_assumption_notice(run, assumed))
     spec = registry[run.strategy]
     large = any(n.code is ReasonCode.BACKTESTER_LARGE_SWEEP for n in run.notices)
     execution = plan(len(run.variants), large=large, workers=workers)
-    variants = run_variants(
-        feed,
-        spec,
-        run,
-        run_id,
-        execution=execution,
-        progress=progress,
-        stop=stop,
-        triggers=triggers,
-        engine=engine,
-    )
+    try:
+        variants = run_variants(
+            feed, spec, run, run_id, execution=execution, progress=progress, stop=stop, triggers=triggers,
+            engine=engine, ray=target,
+        )  # fmt: skip
+    finally:
+        if target is not None and target.temporary:
+            shutil.rmtree(target.parquet.parent, ignore_errors=True)
     if stop is not None:  # asked to stop after the last tick: no tick to name
         stop.check()
     tokens = {cid: history[-1][1].tokens for cid, history in feed.markets.items()}
@@ -307,6 +321,22 @@ def _replay(
         "events_per_s": round(feed.size / elapsed),
     }
     return result
+
+
+def _ray_target(store: Archive, markets: list[str], ray: tuple[Any, Any, Any], read: Any) -> RayTarget:
+    """Where the Ray tasks read the archive: a Parquet archive in place, else an export of
+    it under the storage given (kept there, by content hash, for the next sweep) or in a
+    temporary folder (removed after the run)."""
+    address, storage, tasks = ray
+    if store.storage == "parquet":
+        return RayTarget(address, Path(store.location), markets, tasks)
+    if storage is None:
+        folder = Path(tempfile.mkdtemp(prefix="backtester-ray-")) / "archive"
+    else:
+        folder = Path(storage) / f"archive-{read('hashing the archive', store.content_hash)[:16]}"
+    if not folder.exists():
+        read("exporting the archive to Parquet for the Ray tasks", lambda: store.export_parquet(folder))
+    return RayTarget(address, folder, markets, tasks, temporary=storage is None)
 
 
 def _finish(result: ReplayResult) -> None:

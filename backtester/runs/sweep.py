@@ -38,6 +38,7 @@ import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from backtester.book.feed import ArchiveFeed
@@ -47,7 +48,7 @@ from backtester.runs.control import StopSignal
 from backtester.runs.engine import VariantResult, run_pass
 from backtester.strategies.registry import StrategySpec
 
-__all__ = ["LARGE_SWEEP_WORKER_MEMORY", "Plan", "plan", "run_variants"]
+__all__ = ["LARGE_SWEEP_WORKER_MEMORY", "Plan", "RayTarget", "plan", "replay_slice", "run_variants"]
 
 LARGE_SWEEP_WORKER_MEMORY = 4 * 1024**3
 """Address space a worker of a large sweep may add to what it inherited (bytes)."""
@@ -90,6 +91,20 @@ def plan(variants: int, *, large: bool, workers: int | None = None) -> Plan:
     return Plan(max(1, chosen), False, None)
 
 
+@dataclass(frozen=True)
+class RayTarget:
+    """Where a sweep runs on Ray: the cluster (None: this machine's), the Parquet archive
+    every node reads, the markets to read, and how many tasks to make."""
+
+    address: str | None
+    parquet: Path
+    markets: list[str]
+    tasks: int | None = None
+    """Tasks to make (None: one per CPU of the cluster)."""
+    temporary: bool = False
+    """The Parquet export is the run's own, in a temporary folder (removed after the run)."""
+
+
 # What a forked worker needs, set just before the fork (never pickled: shared by the fork).
 _SHARED: dict[str, Any] = {}
 
@@ -105,6 +120,7 @@ def run_variants(
     stop: StopSignal | None = None,
     triggers: bool = True,
     engine: str = "auto",
+    ray: RayTarget | None = None,
 ) -> list[VariantResult]:
     """Replay every variant of ``run`` over ``feed``; results in ``variant_id`` order.
 
@@ -119,11 +135,28 @@ def run_variants(
     variants = run.variants
     show = sys.stderr.isatty() if progress is None else progress
     in_process = execution.memory_cap_bytes is None and (execution.workers <= 1 or len(variants) <= 1)
-    slices = [list(range(len(variants)))] if in_process else _slices(len(variants), execution.workers)
+    if ray is not None:
+        from backtester.runs.distributed import cluster_cpus, run_on_ray  # noqa: PLC0415 - an optional extra
+
+        slices = _slices(len(variants), ray.tasks or cluster_cpus(ray.address))
+    elif in_process:
+        slices = [list(range(len(variants)))]
+    else:
+        slices = _slices(len(variants), execution.workers)
     bar = _Bar(feed.size * len(slices), len(variants), show)
     try:
+        if ray is not None:
+
+            def done(results: list[VariantResult]) -> None:
+                bar.events(feed.size)
+                bar.variants_done(results)
+
+            return run_on_ray(
+                ray.parquet, ray.markets, feed.markets, run, run_id, slices, address=ray.address,
+                triggers=triggers, engine=engine, done=done, stop=stop,
+            )  # fmt: skip
         if in_process:
-            results = _replay_slice(feed, spec, run, run_id, slices[0], stop=stop, triggers=triggers,
+            results = replay_slice(feed, spec, run, run_id, slices[0], stop=stop, triggers=triggers,
                                     progress=bar.events, engine=engine)  # fmt: skip
             bar.variants_done(results)
             return results
@@ -144,7 +177,7 @@ def _slices(variants: int, workers: int) -> list[list[int]]:
     return [list(range(k, variants, count)) for k in range(count)]
 
 
-def _replay_slice(
+def replay_slice(
     feed: ArchiveFeed,
     spec: StrategySpec,
     run: ResolvedRun,
@@ -256,7 +289,7 @@ def _address_space() -> int:
 
 def _worker(indices: list[int]) -> list[VariantResult]:
     try:
-        return _replay_slice(
+        return replay_slice(
             _SHARED["feed"], _SHARED["spec"], _SHARED["run"], _SHARED["run_id"], indices,
             stop=_SHARED["stop"], triggers=_SHARED["triggers"], engine=_SHARED["engine"],
         )  # fmt: skip

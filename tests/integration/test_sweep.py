@@ -145,7 +145,7 @@ def test_worker_out_of_memory_names_its_variant(monkeypatch) -> None:
     def exhausted(*_args: object, **_kwargs: object) -> None:
         raise MemoryError
 
-    monkeypatch.setattr(sweep_module, "_replay_slice", exhausted)
+    monkeypatch.setattr(sweep_module, "replay_slice", exhausted)
     keys = ("feed", "spec", "run", "run_id", "stop", "triggers", "engine")
     monkeypatch.setattr(sweep_module, "_SHARED", dict.fromkeys(keys))
     with pytest.raises(MemoryError, match=r"variant 7 ran out of its worker's memory budget \(4096 MiB"):
