@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import platform
 import resource
 import subprocess
 import sys
@@ -28,6 +27,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine  # noqa: E402
 
 from backtester.archive import Archive  # noqa: E402
 from backtester.archive.adapters import conversions_for  # noqa: E402
@@ -85,6 +87,20 @@ def write_contract(db: Path, out: Path, copies: int) -> int:
     return lines
 
 
+def check_same_rows(first: Path, second: Path) -> None:
+    """The two imports hold the same market data (else MISMATCH: no figure is printed)."""
+    sums = []
+    for db in (first, second):
+        with Archive.open(db, read_only=True) as archive:
+            digest = "count(*) || ':' || sum(hash(asset_id, ts_ms, side, price, size))"
+            sums.append(archive.con.execute(
+                f"SELECT (SELECT {digest} FROM md_level), (SELECT {digest} FROM md_trade)"
+            ).fetchall())  # fmt: skip
+    if sums[0] != sums[1]:
+        raise SystemExit(f"MISMATCH: the contract import differs from the adapter's: {sums}")
+    print("checked: the contract import holds the adapter import's rows")
+
+
 def _d(micros: int | None) -> str | None:
     return None if micros is None else format_micros(micros)
 
@@ -104,8 +120,7 @@ def main() -> None:
     if args.child:
         child(args.child[0], Path(args.child[1]), Path(args.child[2]))
         return
-    print(f"machine: {platform.machine()}, {platform.python_version()}, "
-          f"{len(__import__('os').sched_getaffinity(0))} cores")  # fmt: skip
+    print(machine())
     with tempfile.TemporaryDirectory(prefix="bench-import-") as tmp:
         work = Path(tmp)
         rows, seconds = timed_import("tickscope", TICKSCOPE, work / "t.duckdb")
@@ -113,6 +128,7 @@ def main() -> None:
         jsonl = work / "tickscope.jsonl.gz"
         write_contract(work / "t.duckdb", jsonl, 1)
         out = _run_child("contract", jsonl, work / "c.duckdb")
+        check_same_rows(work / "t.duckdb", work / "c.duckdb")
         rate, rss = out["rows"] / out["seconds"], out["peak_rss_mb"]
         print(f"contract JSONL    : {out['rows']:>10,} rows in {out['seconds']:6.2f} s = "
               f"{rate:>9,.0f} rows/s, peak RSS {rss:.0f} MB")  # fmt: skip

@@ -1,60 +1,53 @@
-"""Replay throughput: prints level updates/s and ticks/s; asserts nothing.
+"""Replay throughput: book reconstruction (b) and one variant end to end (c); prints
+events/s, asserts nothing.
 
     python benchmarks/bench_replay.py
 
-For the real Tickscope stream (both Parquet files, 358k messages, imported into a
-throwaway archive first) and for the bundled sample (``data/sample-arb.json``):
+First, on the bundled sample and the real Tickscope stream, the compiled path's reports
+are checked against the reference path's (else it stops with MISMATCH). Then, for the
+real Tickscope stream (358k messages, imported into a throwaway archive) and the
+bundled sample (``data/sample-arb.json``), best of three:
 
-* ``feed``: reading the window from the archive once (shared by every variant);
-* ``book only``: the tick loop with a strategy that never trades (book reconstruction,
-  sync checks and the decision loop);
-* ``+ abort check``: the same, watched by a stop signal (read every 256 instants);
-* ``sum_to_one_arb``: the same with the default strategy and the guard stack;
-* ``whole replay``: ``backtester.run`` end to end (validation, archive, feed, one variant);
-* the main sample job (``data/sample-run.json``, ``fair_value_taker``, which trades):
-  the whole replay with fills, the ledger, the live outcome and the comparison, and
-  writing the run (``write_run``: the JSONL files and the operations topic's Parquet).
-
-Times are the best of three runs on one core.
+* ``feed``: reading the window from the archive into column batches;
+* ``books (compiled)``: the compiled pass with a trigger that never fires (book
+  reconstruction, sync checks, the instant loop: no strategy call);
+* ``books (reference)``: the same on the readable reference engine;
+* ``sum_to_one_arb (compiled/reference)``: the pass with the strategy and the guard stack;
+* ``whole replay``: ``backtester.run``'s replay end to end (validation, archive, feed,
+  one variant of sum_to_one_arb with the guards, the live comparison, the reports);
+* the main sample job (``data/sample-run.json``, ``fair_value_taker``: it trades, has no
+  trigger, so it runs on the reference path): the whole replay and ``write_run``.
 """
 
 from __future__ import annotations
 
-import os
-import platform
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tickscope import WINDOW, tickscope_archive  # noqa: E402
+from common import NO_FEE, NOW, ROOT, best_of, check_equal_to_reference, machine
+from tickscope import WINDOW, tickscope_archive
 
-from backtester.archive import Archive  # noqa: E402
-from backtester.book.feed import ArchiveFeed  # noqa: E402
-from backtester.config import RiskConfig, resolve_config  # noqa: E402
-from backtester.guards import default_guards  # noqa: E402
-from backtester.runs import replay, run_variant, write_run  # noqa: E402
-from backtester.runs.control import StopSignal  # noqa: E402
-from backtester.sample import SAMPLE_ARCHIVE  # noqa: E402
-from backtester.strategies import StrategySpec, default_registry  # noqa: E402
-from backtester.strategies.params import SumToOneArbParams  # noqa: E402
+from backtester.archive import Archive
+from backtester.book.feed import ArchiveFeed
+from backtester.config import RiskConfig, resolve_config
+from backtester.guards import default_guards
+from backtester.runs import replay, run_variant, write_run
+from backtester.sample import SAMPLE_ARCHIVE
+from backtester.strategies import StrategySpec, default_registry
+from backtester.strategies.params import SumToOneArbParams
 
-NOW = datetime(2026, 11, 25, tzinfo=UTC)
-NO_FEE = {"model": "flat_bps", "fee_rate_bps": 0}
-
-
-def best_of(runs: int, work: Callable[[], object]) -> tuple[float, object]:
-    best, result = float("inf"), None
-    for _ in range(runs):
-        start = time.perf_counter()
-        result = work()
-        best = min(best, time.perf_counter() - start)
-    return best, result
+NEVER = StrategySpec(
+    "books_only",
+    SumToOneArbParams,
+    lambda view, params: None,
+    "never trades",
+    trigger=lambda sweep: lambda v: [],
+)
+"""A strategy whose trigger has no rule: the pass only rebuilds books."""
 
 
 def bench(label: str, archive: Path, config: dict | str) -> None:
@@ -65,38 +58,29 @@ def bench(label: str, archive: Path, config: dict | str) -> None:
         load, feed = best_of(
             3, lambda: ArchiveFeed.load(store, markets, start_ms=run.start_ms, end_ms=run.end_ms)
         )
-    assert isinstance(feed, ArchiveFeed)
-    noop = StrategySpec("noop", SumToOneArbParams, lambda view, params: None, "never trades")
+    print(f"{label}: {feed.size:,} events read in {load:.3f} s = {feed.size / load:,.0f} events/s")
     arb = registry["sum_to_one_arb"]
-    print(f"{label}: {len(feed.events):,} events read in {load:.3f} s")
     cases = (
-        ("book only", noop, None),
-        ("  + abort check", noop, StopSignal()),
-        ("sum_to_one_arb", arb, None),
+        ("books (compiled)", NEVER, "compiled"),
+        ("books (reference)", NEVER, "reference"),
+        ("sum_to_one_arb (compiled)", arb, "compiled"),
+        ("sum_to_one_arb (reference)", arb, "reference"),
     )
-    for name, spec, stop in cases:
+    for name, spec, engine in cases:
         seconds, result = best_of(
             3,
-            lambda spec=spec, stop=stop: run_variant(
-                feed,
-                spec,
-                SumToOneArbParams(),
-                variant_id=0,
-                run_id="bench",
-                limits=RiskConfig(),
-                guards=default_guards(),
-                stop=stop,
+            lambda spec=spec, engine=engine: run_variant(
+                feed, spec, SumToOneArbParams(), variant_id=0, run_id="bench", limits=RiskConfig(),
+                guards=default_guards(), engine=engine,
             ),
-        )
-        updates, ticks = result.messages, result.ticks_replayed
-        print(
-            f"  {name:<15} {updates:>9,} updates, {ticks:>9,} ticks in {seconds:.3f} s = "
-            f"{updates / seconds:>11,.0f} updates/s, {ticks / seconds:>9,.0f} ticks/s"
-        )
+        )  # fmt: skip
+        updates = result.messages
+        rate = updates / seconds
+        print(f"  {name:<27} {updates:>9,} events applied in {seconds:.3f} s = {rate:>11,.0f} events/s")
     seconds, result = best_of(3, lambda: replay(config, now=NOW, archive=archive))
     updates = result.variants[0].messages
     rate = updates / seconds
-    print(f"  {'whole replay':<15} {updates:>9,} updates in {seconds:.3f} s = {rate:>11,.0f} updates/s")
+    print(f"  {'whole replay':<27} {updates:>9,} events in {seconds:.3f} s = {rate:>11,.0f} events/s")
 
 
 def bench_trading(config: str) -> None:
@@ -105,23 +89,24 @@ def bench_trading(config: str) -> None:
     [variant] = result.variants
     orders = len(variant.trading.executions)
     print(
-        f"  {'whole replay':<15} {variant.messages:>9,} updates, {orders:,} orders, {len(variant.fills):,} "
-        f"fills, {len(result.reports):,} reports in {seconds:.3f} s = "
-        f"{variant.messages / seconds:>11,.0f} updates/s"
+        f"  {'whole replay':<27} {variant.messages:>9,} events, {orders:,} orders, {len(variant.fills):,} "
+        f"fills, {len(result.reports):,} reports in {seconds:.3f} s"
     )
     with tempfile.TemporaryDirectory(prefix="bench-out-") as out:
         start = time.perf_counter()
         write_run(result, out)
-        print(f"  {'write_run':<15} {time.perf_counter() - start:.3f} s")
+        print(f"  {'write_run':<27} {time.perf_counter() - start:.3f} s")
 
 
 def main() -> None:
-    cores = len(os.sched_getaffinity(0))
-    print(f"machine: {platform.machine()}, Python {platform.python_version()}, {cores} cores")
+    print(machine())
+    arb = str(ROOT / "data" / "sample-arb.json")
     with tickscope_archive() as db:
         window = {**WINDOW, "fee_assumption": NO_FEE}
+        check_equal_to_reference({**window, "parameter_sweep": [{"min_edge_bps": 0}]}, db, "Tickscope")
+        check_equal_to_reference(arb, SAMPLE_ARCHIVE, "sample-arb")
         bench("Tickscope stream (real, 12 tokens, partial books)", db, window)
-    bench("bundled sample (data/sample-arb.json)", SAMPLE_ARCHIVE, str(ROOT / "data" / "sample-arb.json"))
+    bench("bundled sample (data/sample-arb.json)", SAMPLE_ARCHIVE, arb)
     bench_trading(str(ROOT / "data" / "sample-run.json"))
 
 

@@ -24,6 +24,7 @@ from backtester.runs import replay
 from backtester.runs import sweep as sweep_module
 from backtester.runs.sweep import LARGE_SWEEP_WORKER_MEMORY, _init_worker, plan
 from backtester.sample import SAMPLE_ARCHIVE
+from tests.factories import normalised
 from tests.integration.test_run_accounting import fair_value_archive
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
@@ -69,7 +70,9 @@ def test_workers_change_nothing(archive: Path) -> None:
     alone = replay(config, now=NOW, archive=archive, workers=1, run_id="replay_X")
     forked = replay(config, now=NOW, archive=archive, workers=2, run_id="replay_X")
     assert (alone.execution.workers, forked.execution.workers) == (1, 2)
-    assert json.dumps(forked.reports, sort_keys=True) == json.dumps(alone.reports, sort_keys=True)
+    assert normalised(json.dumps(forked.reports, sort_keys=True), "replay_X") == normalised(
+        json.dumps(alone.reports, sort_keys=True), "replay_X"
+    )
     assert forked.comparisons == alone.comparisons
     assert forked.fills.equals(alone.fills)
 
