@@ -71,7 +71,7 @@ def bench(label: str, archive: Path, config: dict | str) -> None:
             3,
             lambda spec=spec, engine=engine: run_variant(
                 feed, spec, SumToOneArbParams(), variant_id=0, run_id="bench", limits=RiskConfig(),
-                guards=default_guards(), engine=engine,
+                guards=default_guards(), simulation=run.config.simulation, engine=engine,
             ),
         )  # fmt: skip
         updates = result.messages

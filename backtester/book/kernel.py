@@ -11,11 +11,11 @@ groups nobody needs to look at. It stops and hands back to Python (the readable 
   trigger fired, it has a book out of sync or a gap closing, a variant changed one of
   its books, or the strategy has no trigger), or orders are due, or messages were found
   missing, or live decisions wait to be linked;
-* ``PYEVENT``: an event that is not market data (a signal, a live decision or
-  execution, a settlement);
+* ``PYEVENT``: a settlement or a live execution (they change the variants' state);
 * ``WATCHED``: a market-data event on a token some variant changed (its overlays must
   hear of the change: Python reads the level before and after a single step);
-* ``FLUSH``: the log of missing messages is full;
+* ``FLUSH``: the log is full: messages found missing, and the signals and live
+  decisions met (they matter only where Python decides, so they wait there, in order);
 * ``OFFGRID``: a price off the 100-micro grid (the caller falls back to the reference).
 
 Layout. Per token ``t``: ``bids[t, slot]``, ``asks[t, slot]`` with ``slot = price //
@@ -51,12 +51,12 @@ FIELDS = (
 
 CTL = (
     "CUR_CLOCK", "HAS_CLOCK", "BOUNDARY_DONE", "START", "APPLIED", "TICKS", "PARTIAL", "DUE_BEFORE",
-    "ALL_PY", "N_TOUCHED", "N_MISSING", "STEP", "DROPS_ON", "LIVE_PENDING", "STOP_AT",
+    "ALL_PY", "N_TOUCHED", "N_MISSING", "STEP", "DROPS_ON", "LIVE_PENDING", "RESTORE",
 )  # fmt: skip
 (CUR_CLOCK, HAS_CLOCK, BOUNDARY_DONE, START, APPLIED, TICKS, PARTIAL_TICKS, DUE_BEFORE, ALL_PY,
- N_TOUCHED, N_MISSING, STEP, DROPS_ON, LIVE_PENDING, STOP_AT) = range(len(CTL))  # fmt: skip
+ N_TOUCHED, N_MISSING, STEP, DROPS_ON, LIVE_PENDING, RESTORE) = range(len(CTL))  # fmt: skip
 
-K_BOOK, K_LEVEL, K_TRADE, K_TICK = 0, 1, 2, 3
+K_BOOK, K_LEVEL, K_TRADE, K_TICK, K_SIGNAL, K_LIVE_DECISION, K_LIVE_EXECUTION = 0, 1, 2, 3, 4, 5, 7
 
 
 S_END, S_BOUNDARY, S_PYEVENT, S_WATCHED, S_FLUSH, S_OFFGRID = range(6)
@@ -404,6 +404,18 @@ def run(
             ctl[CUR_CLOCK], ctl[HAS_CLOCK] = c, 1
         k = kind[i]
         if k > K_TICK:
+            if k <= K_LIVE_DECISION:  # a signal or a live decision
+                # Read only where Python decides: logged, taken in order at the next stop.
+                m = ctl[N_MISSING]
+                if m >= mlog.shape[0]:
+                    return i, S_FLUSH
+                mlog[m, 0], mlog[m, 1], mlog[m, 2], mlog[m, 3] = c, -1, i, -1
+                ctl[N_MISSING] = m + 1
+                if k == K_LIVE_DECISION:
+                    ctl[LIVE_PENDING] = 1
+                continue
+            if k == K_LIVE_EXECUTION and ctl[RESTORE] == 0:
+                continue  # the live bot's fills matter only to a run restoring their footprint
             return i, S_PYEVENT
         t = asset[i]
         if t < 0:

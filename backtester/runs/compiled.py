@@ -130,6 +130,7 @@ class CompiledPass(Pass):
         ctl[kn.ALL_PY] = int(self.rules_of is None)
         ctl[kn.STEP] = ctl[kn.BOUNDARY_DONE] = -1
         ctl[kn.DROPS_ON] = int(self.arrays.drops)
+        ctl[kn.RESTORE] = int(self.sim.restore_live_footprint)
 
     # ------------------------------------------------------------ the loop
 
@@ -148,6 +149,8 @@ class CompiledPass(Pass):
                 if why == kn.Stop.END:
                     if progress is not None:
                         progress(at - i)
+                    self._flush_missing()  # the log holds rows of this batch
+                    self._refresh()
                     i = at
                     if stop is not None and stop.requested:
                         stop.check(at_ms=int(ctl[kn.CUR_CLOCK]), variant_id=self.variants[0].ids.variant_id,
@@ -179,6 +182,7 @@ class CompiledPass(Pass):
         return self.finish(int(ctl[kn.APPLIED]))
 
     def _batch(self, batch: EventBatch) -> None:
+        self.batch = batch
         columns = batch.columns
         self.columns = (
             *(columns[name] for name in ("clock", "ts_ms", "kind")), batch.asset,
@@ -210,8 +214,13 @@ class CompiledPass(Pass):
             self.execute_due(before=clock)
 
     def _flush_missing(self) -> None:
+        """Take the kernel's log, in stream order: messages found missing (reported), and
+        the signals and live decisions it met (taken as the reference takes them)."""
         count = int(self.ctl[kn.N_MISSING])
         for clock, t, seq, missing in self.mlog[:count].tolist():
+            if t < 0:
+                self._python_event(self.batch, seq)  # the row of a signal or a live decision
+                continue
             book = self.by_index[t]
             assert book is not None
             self.report_missing(book, self.markets.group_of_asset[book.asset_id], clock, seq, missing)

@@ -90,6 +90,18 @@ class TestSample:
         result = assert_pass_equals_alone(sample_config("sample-sweep.json"), SAMPLE_ARCHIVE, engine=engine)
         assert sum(len(v.fills) for v in result.variants) > 0
 
+    def test_live_footprint_restored(self) -> None:
+        """With the live bot's 592 archived fills restored (the books' drops remembered),
+        the compiled path, forced, gives the reference's reports."""
+        config = sample_config("sample-sweep.json")
+        config["simulation"]["restore_live_footprint"] = True
+        config["parameter_sweep"] = config["parameter_sweep"][:3]
+        compiled = replay(config, now=NOW, archive=SAMPLE_ARCHIVE, run_id="r", workers=1, engine="compiled")
+        reference = replay(config, now=NOW, archive=SAMPLE_ARCHIVE, run_id="r", workers=1, engine="reference")
+        for index in range(3):
+            assert variant_record(compiled, index) == variant_record(reference, index)
+        assert sum(len(v.fills) for v in compiled.variants) > 0
+
     def test_sum_to_one_arb_sweep(self) -> None:
         """sum_to_one_arb over the sample with its trigger, variants that fill and that don't."""
         config = sample_config("sample-arb.json", parameter_sweep=ARB_SWEEP)
