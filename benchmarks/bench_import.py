@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine  # noqa: E402
+from common import machine, peak_rss_mb  # noqa: E402
 
 from backtester.archive import Archive  # noqa: E402
 from backtester.archive.adapters import conversions_for  # noqa: E402
@@ -38,10 +37,6 @@ from backtester.units import format_micros  # noqa: E402
 
 TICKSCOPE = sorted((REAL_DATA / "tickscope_nhl_stanley_cup_g4_2026-06-07").glob("*.parquet"))
 DAY_MS = 86_400_000
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def timed_import(source_format: str, paths: list[Path], db: Path) -> tuple[int, float]:

@@ -20,6 +20,8 @@ no false gaps.
 from __future__ import annotations
 
 import json
+import queue
+import threading
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from itertools import pairwise
@@ -137,12 +139,16 @@ rows AS (
       AND market_id IN (SELECT market FROM chosen) AND ts_ms >= $start {range_ts})
 SELECT r.clock, r.ts_ms, r.kind, r.market, r.asset_id, coalesce(r.seq, -1) AS seq, r.is_bid, r.price,
        r.size, r.best_bid, r.best_ask, r.lists, r.text, r.file_key, r.line, r.elem
-FROM rows r LEFT JOIN warm w ON w.asset_id = r.asset_id
-WHERE r.clock <= $end
-  AND (r.clock >= $start OR r.kind IN (3, 4) OR r.clock >= coalesce(w.since, -9223372036854775808))
+{warm_join}
 ORDER BY r.clock, r.asset_id NULLS FIRST, r.sort_seq NULLS LAST, r.file_key, r.line, r.elem, r.entry
 """
 
+
+_WARM_JOIN = """FROM rows r LEFT JOIN warm w ON w.asset_id = r.asset_id
+WHERE r.clock <= $end
+  AND (r.clock >= $start OR r.kind IN (3, 4) OR r.clock >= coalesce(w.since, -9223372036854775808))"""
+_NO_WARM_UP = "FROM rows r WHERE r.clock <= $end"
+"""A chunk after the first lies wholly after the window start: no warm-up to filter."""
 
 _HISTOGRAM = """
 WITH chosen AS (SELECT unnest(?::VARCHAR[]) AS market)
@@ -362,7 +368,8 @@ class ArchiveFeed:
         top = int(self.end_ms) + 1 if hi is None else min(int(hi), int(self.end_ms) + 1)
         bounds.append(f"{self.clock} < {top}")
         bounds_ts.append(f"ts_ms < {top}")
-        sql = _STREAM.replace("{range}", "".join(f" AND {b}" for b in bounds))
+        sql = _STREAM.replace("{warm_join}", _WARM_JOIN if lo is None or lo < self.start_ms else _NO_WARM_UP)
+        sql = sql.replace("{range}", "".join(f" AND {b}" for b in bounds))
         sql = sql.replace("{range_ts}", "".join(f" AND {b}" for b in bounds_ts))
         sql = sql.replace("{clock}", self.clock).replace("$start", str(int(self.start_ms)))
         return sql.replace("$end", str(int(self.end_ms)))
@@ -373,12 +380,49 @@ class ArchiveFeed:
             yield from self._cached
             return
         tokens = self._token_array()
-        with Archive.open(self.location, read_only=True) as archive:
-            for lo, hi in self.chunks:
-                # A chunk is read whole (a message's entries must not straddle two batches).
-                table = archive.con.sql(self._sql(lo, hi), params=[self.chosen]).to_arrow_table()
-                if table.num_rows:
-                    yield EventBatch(table, tokens)
+        for table in self._prefetched_chunks():
+            yield EventBatch(table, tokens)
+
+    def _prefetched_chunks(self) -> Iterator[pa.Table]:
+        """The streamed chunks as Arrow tables, each read whole (a message's entries must
+        not straddle two batches) by a reader thread one chunk ahead of the pass: DuckDB
+        reads the next chunk while the pass replays this one. At most three chunks are in
+        memory at once (the pass's, the one waiting, the one being read)."""
+        ahead: queue.Queue[pa.Table | BaseException | None] = queue.Queue(maxsize=1)
+        done = threading.Event()
+
+        def offer(item: pa.Table | BaseException | None) -> bool:
+            """Hand ``item`` to the pass; False once the pass has stopped reading."""
+            while not done.is_set():
+                try:
+                    ahead.put(item, timeout=0.1)
+                except queue.Full:
+                    continue
+                return True
+            return False
+
+        def read() -> None:
+            try:
+                with Archive.open(self.location, read_only=True) as archive:
+                    for lo, hi in self.chunks:
+                        table = archive.con.sql(self._sql(lo, hi), params=[self.chosen]).to_arrow_table()
+                        if not offer(table):
+                            return
+                offer(None)
+            except BaseException as exc:  # handed to the pass, which raises it
+                offer(exc)
+
+        reader = threading.Thread(target=read, name="feed-reader", daemon=True)
+        reader.start()
+        try:
+            while (item := ahead.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                if item.num_rows:
+                    yield item
+        finally:
+            done.set()
+            reader.join()
 
     def iter_events(self) -> Iterator[tuple[Any, ...]]:
         """The events in order (each a tuple in :class:`Event`'s field order); for a

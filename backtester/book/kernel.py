@@ -329,7 +329,7 @@ def _group_needs_python(
     return False
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def run(
     i0,
     i1,

@@ -85,3 +85,33 @@ def test_sample_streamed_equals_at_once() -> None:
     assert streamed.events == at_once.events
     assert len(at_once.events) == at_once.size == 48_241
     assert at_once.size <= feed_module.MEMORY_EVENTS  # the sample is kept in memory by default
+
+
+def test_a_streamed_window_whose_archive_goes_away_fails_loudly(interleaved: Path, tmp_path: Path) -> None:
+    """The reader thread's error reaches the pass (the run aborts; nothing half-read is
+    taken for the window)."""
+    from backtester.errors import ArchiveUnavailable  # noqa: PLC0415
+
+    with Archive.open(interleaved, read_only=True) as store:
+        feed = ArchiveFeed.load(store, [TRUMP_MARKET], start_ms=T0 - 1, end_ms=T0 + 10, memory_events=0)
+    interleaved.rename(tmp_path / "elsewhere.duckdb")
+    with pytest.raises(ArchiveUnavailable):
+        list(feed.batches())
+
+
+def test_a_pass_that_stops_early_stops_the_reader() -> None:
+    """Leaving a streamed pass after its first of many chunks ends the reader thread (no
+    thread left reading, none blocked on a full queue)."""
+    import threading  # noqa: PLC0415
+
+    with Archive.open(SAMPLE_ARCHIVE, read_only=True) as store:
+        markets = [r[0] for r in store.con.execute("SELECT condition_id FROM markets").fetchall()]
+        feed = ArchiveFeed.load(
+            store, markets, start_ms=1_765_411_200_000, end_ms=1_780_876_800_000, memory_events=0,
+            chunk_events=2_000,
+        )  # fmt: skip
+    assert len(feed.chunks) > 10
+    batches = feed.batches()
+    next(batches)
+    batches.close()
+    assert not [t for t in threading.enumerate() if t.name == "feed-reader"]
