@@ -60,10 +60,8 @@ class ArrayBook:
         "_bids_cache",
         "_bids_key",
         "arrays",
-        "ask_overlay",
         "ask_watchers",
         "asset_id",
-        "bid_overlay",
         "bid_watchers",
         "index",
         "scope",
@@ -71,13 +69,12 @@ class ArrayBook:
 
     def __init__(self, asset_id: str, index: int, arrays: BookArrays, scope: OverlayScope) -> None:
         self.asset_id, self.index, self.arrays, self.scope = asset_id, index, arrays, scope
-        self.bid_overlay: Overlay | None = None
-        self.ask_overlay: Overlay | None = None
         self.bid_watchers: list[Overlay] = []
         self.ask_watchers: list[Overlay] = []
         self._bids_cache: list[tuple[int, int]] | None = None
         self._asks_cache: list[tuple[int, int]] | None = None
-        self._bids_key = self._asks_key = -1
+        self._bids_key: tuple[int, object] | None = None
+        self._asks_key: tuple[int, object] | None = None
 
     def _field(self, field: int) -> int | None:
         value = int(self.arrays.tok[self.index, field])
@@ -157,15 +154,23 @@ class ArrayBook:
         return self._side(False)
 
     @property
+    def bid_overlay(self) -> Overlay | None:
+        return self.scope.active.get((self.asset_id, True))
+
+    @property
+    def ask_overlay(self) -> Overlay | None:
+        return self.scope.active.get((self.asset_id, False))
+
+    @property
     def bid(self) -> int | None:
-        if self.bid_overlay:
+        if self.scope.active and self.bid_overlay:
             levels = self.bids_sorted()
             return levels[0][0] if levels else None
         return self.archive_best(bid_side=True)
 
     @property
     def ask(self) -> int | None:
-        if self.ask_overlay:
+        if self.scope.active and self.ask_overlay:
             levels = self.asks_sorted()
             return levels[0][0] if levels else None
         return self.archive_best(bid_side=False)
@@ -187,15 +192,29 @@ class ArrayBook:
         return int(kn.mid(self.arrays.tok, self.index))
 
     def bids_sorted(self) -> list[tuple[int, int]]:
-        if self._bids_cache is None or self._bids_key != self.version:
-            levels = self.bid_overlay.adjust(self.bids) if self.bid_overlay else self.bids
-            self._bids_cache, self._bids_key = sorted(levels.items(), reverse=True), self.version
+        key = (self.version, self.scope.active)
+        if (
+            self._bids_cache is None
+            or self._bids_key is None
+            or self._bids_key[0] != key[0]
+            or (self._bids_key[1] is not key[1])
+        ):
+            overlay = self.bid_overlay
+            levels = overlay.adjust(self.bids) if overlay else self.bids
+            self._bids_cache, self._bids_key = sorted(levels.items(), reverse=True), key
         return self._bids_cache
 
     def asks_sorted(self) -> list[tuple[int, int]]:
-        if self._asks_cache is None or self._asks_key != self.version:
-            levels = self.ask_overlay.adjust(self.asks) if self.ask_overlay else self.asks
-            self._asks_cache, self._asks_key = sorted(levels.items()), self.version
+        key = (self.version, self.scope.active)
+        if (
+            self._asks_cache is None
+            or self._asks_key is None
+            or self._asks_key[0] != key[0]
+            or (self._asks_key[1] is not key[1])
+        ):
+            overlay = self.ask_overlay
+            levels = overlay.adjust(self.asks) if overlay else self.asks
+            self._asks_cache, self._asks_key = sorted(levels.items()), key
         return self._asks_cache
 
     # ------------------------------------------------------------ the run's own changes
@@ -214,23 +233,15 @@ class ArrayBook:
         self._overlay(bid_side).live_fill(price, shares, ts_ms + echo_ms, recent)
 
     def _overlay(self, bid_side: bool) -> Overlay:
+        overlay = self.scope.active.get((self.asset_id, bid_side))
+        if overlay is None:
+            overlay = self.scope.new(self.asset_id, bid_side)
+            (self.bid_watchers if bid_side else self.ask_watchers).append(overlay)
         if bid_side:
             self._bids_cache = None
-            if self.bid_overlay is None:
-                self.bid_overlay = self.scope.new(self.asset_id, True)
-                self.bid_watchers.append(self.bid_overlay)
-            return self.bid_overlay
-        self._asks_cache = None
-        if self.ask_overlay is None:
-            self.ask_overlay = self.scope.new(self.asset_id, False)
-            self.ask_watchers.append(self.ask_overlay)
-        return self.ask_overlay
-
-    def use_overlays(self, bid: Overlay | None, ask: Overlay | None) -> None:
-        if bid is not self.bid_overlay:
-            self.bid_overlay, self._bids_cache = bid, None
-        if ask is not self.ask_overlay:
-            self.ask_overlay, self._asks_cache = ask, None
+        else:
+            self._asks_cache = None
+        return overlay
 
     def clear_overlays(self) -> None:
         """The book lost sync: every variant's changes go with it (TokenBook.lose_sync)."""

@@ -45,14 +45,14 @@ class TokenBook:
 
     __slots__ = (
         "_asks_cache",
+        "_asks_owner",
         "_bids_cache",
-        "ask_overlay",
+        "_bids_owner",
         "ask_watchers",
         "asks",
         "asset_id",
         "best_ask",
         "best_bid",
-        "bid_overlay",
         "bid_watchers",
         "bids",
         "depth_limit",
@@ -85,11 +85,11 @@ class TokenBook:
         self.last_seq: int | None = None
         self._bids_cache: list[tuple[int, int]] | None = None
         self._asks_cache: list[tuple[int, int]] | None = None
-        # What the run itself changed (see backtester.book.overlay); None until it does.
-        # In a one-pass sweep these are the active variant's (see OverlayScope); the
-        # watchers are every variant's, all told of each change the archive shows.
-        self.bid_overlay: Overlay | None = None
-        self.ask_overlay: Overlay | None = None
+        # What the run itself changed (see backtester.book.overlay): the active variant's
+        # overlays are read through the scope (bid_overlay, ask_overlay); the watchers are
+        # every variant's, all told of each change the archive shows.
+        self._bids_owner: object = None
+        self._asks_owner: object = None
         self.bid_watchers: list[Overlay] = []
         self.ask_watchers: list[Overlay] = []
         self.scope = scope if scope is not None else OverlayScope()
@@ -241,26 +241,26 @@ class TokenBook:
                 recent = dropped[1]
         self._overlay(bid_side).live_fill(price, shares, ts_ms + echo_ms, recent)
 
+    @property
+    def bid_overlay(self) -> Overlay | None:
+        """The active variant's changes to the bids (see OverlayScope), if any."""
+        return self.scope.active.get((self.asset_id, True))
+
+    @property
+    def ask_overlay(self) -> Overlay | None:
+        return self.scope.active.get((self.asset_id, False))
+
     def _overlay(self, bid_side: bool) -> Overlay:
         """The active variant's overlay of one side, made (and watched) on first use."""
+        overlay = self.scope.active.get((self.asset_id, bid_side))
+        if overlay is None:
+            overlay = self.scope.new(self.asset_id, bid_side)
+            (self.bid_watchers if bid_side else self.ask_watchers).append(overlay)
         if bid_side:
             self._bids_cache = None
-            if self.bid_overlay is None:
-                self.bid_overlay = self.scope.new(self.asset_id, True)
-                self.bid_watchers.append(self.bid_overlay)
-            return self.bid_overlay
-        self._asks_cache = None
-        if self.ask_overlay is None:
-            self.ask_overlay = self.scope.new(self.asset_id, False)
-            self.ask_watchers.append(self.ask_overlay)
-        return self.ask_overlay
-
-    def use_overlays(self, bid: Overlay | None, ask: Overlay | None) -> None:
-        """Show another variant's overlays (a one-pass sweep switching variants)."""
-        if bid is not self.bid_overlay:
-            self.bid_overlay, self._bids_cache = bid, None
-        if ask is not self.ask_overlay:
-            self.ask_overlay, self._asks_cache = ask, None
+        else:
+            self._asks_cache = None
+        return overlay
 
     def check_seq(self, seq: int) -> int:
         """Record a message's ``seq``; return how many messages of the token are missing
@@ -331,7 +331,7 @@ class TokenBook:
     def bid(self) -> int | None:
         """Best bid: the book's own, or for a partial book the stated top (with the run's
         own changes, when it made any)."""
-        if self.bid_overlay:
+        if self.scope.active and self.bid_overlay:
             levels = self.bids_sorted()
             return levels[0][0] if levels else None
         return self.top_bid if self.state is BookState.PARTIAL else self.best_bid
@@ -340,7 +340,7 @@ class TokenBook:
     def ask(self) -> int | None:
         """Best ask: the book's own, or for a partial book the stated top (with the run's
         own changes, when it made any)."""
-        if self.ask_overlay:
+        if self.scope.active and self.ask_overlay:
             levels = self.asks_sorted()
             return levels[0][0] if levels else None
         return self.top_ask if self.state is BookState.PARTIAL else self.best_ask
@@ -371,15 +371,20 @@ class TokenBook:
         return bid or 0
 
     def bids_sorted(self) -> list[tuple[int, int]]:
-        """Known bid levels as the run sees them, best (highest) first."""
-        if self._bids_cache is None:
-            levels = self.bid_overlay.adjust(self.bids) if self.bid_overlay else self.bids
-            self._bids_cache = sorted(levels.items(), reverse=True)
+        """Known bid levels as the run sees them, best (highest) first (cached for the
+        variant that asked, until the next change)."""
+        owner = self.scope.active
+        if self._bids_cache is None or self._bids_owner is not owner:
+            overlay = self.bid_overlay
+            levels = overlay.adjust(self.bids) if overlay else self.bids
+            self._bids_cache, self._bids_owner = sorted(levels.items(), reverse=True), owner
         return self._bids_cache
 
     def asks_sorted(self) -> list[tuple[int, int]]:
         """Known ask levels as the run sees them, best (lowest) first."""
-        if self._asks_cache is None:
-            levels = self.ask_overlay.adjust(self.asks) if self.ask_overlay else self.asks
-            self._asks_cache = sorted(levels.items())
+        owner = self.scope.active
+        if self._asks_cache is None or self._asks_owner is not owner:
+            overlay = self.ask_overlay
+            levels = overlay.adjust(self.asks) if overlay else self.asks
+            self._asks_cache, self._asks_owner = sorted(levels.items()), owner
         return self._asks_cache

@@ -105,9 +105,9 @@ class OverlayScope:
 
     A one-pass sweep shares one set of books among its variants. Each variant keeps its
     overlays in its own dict, ``(asset_id, is_bid) -> Overlay``; the engine points
-    ``active`` at the dict of the variant it is about to run (and each book's
-    ``bid_overlay``/``ask_overlay`` at that variant's), so an overlay a fill makes lands
-    in that variant's dict. A book alone (or a single variant) has a scope of its own.
+    ``active`` at the dict of the variant it is about to run, the books read their
+    ``bid_overlay``/``ask_overlay`` from it, and an overlay a fill makes lands in it (a
+    switch costs one assignment). A book alone (or a single variant) has a scope of its own.
     """
 
     __slots__ = ("active",)

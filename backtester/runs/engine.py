@@ -110,11 +110,14 @@ def run_pass(
     numba; the same results), or ``"auto"``: compiled where the strategy has a trigger
     (without one, Python decides every tick anyway and the reference is faster).
     """
-    from backtester.runs.compiled import CompiledPass, OffGrid  # noqa: PLC0415 - it builds on Pass
-
     kinds: list[type[Pass]] = [Pass]
+    fallback: tuple[type[Exception], ...] = ()
     if engine == "compiled" or (engine == "auto" and triggers and spec.trigger is not None):
+        # Imported only here: numba costs a few hundred ms to import, for nothing when unused.
+        from backtester.runs.compiled import CompiledPass, OffGrid  # noqa: PLC0415 - it builds on Pass
+
         kinds.insert(0, CompiledPass)
+        fallback = (OffGrid,)
     for kind in kinds:
         loop = kind(
             feed, spec, variants, run_id=run_id, limits=limits, guards=tuple(guards),
@@ -122,7 +125,7 @@ def run_pass(
         )  # fmt: skip
         try:
             return loop.run()
-        except OffGrid:
+        except fallback:
             continue  # a price off the compiled grid: the reference takes the whole pass again
     raise AssertionError("unreachable: the reference pass has no grid")
 
@@ -178,16 +181,8 @@ class Pass:
         return markets
 
     def activate(self, variant: Variant) -> None:
-        """Point the shared books at ``variant``'s overlays (a no-op for a single variant)."""
-        if self.active is variant:
-            return
-        keys = set(variant.overlays)
-        if self.active is not None:
-            keys.update(self.active.overlays)
-        books, mine = self.markets.books, variant.overlays
-        for asset in {asset for asset, _ in keys}:
-            books[asset].use_overlays(mine.get((asset, True)), mine.get((asset, False)))
-        self.markets.scope.active = mine
+        """Make the shared books show (and record in) ``variant``'s overlays."""
+        self.markets.scope.active = variant.overlays
         self.active = variant
 
     def mark(self, asset: str) -> int:
