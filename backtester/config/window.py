@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 
 __all__ = ["TimeExpr", "format_ms", "parse_time_expr", "to_ms"]
 
@@ -108,8 +109,13 @@ def format_ms(ms: int) -> str:
     >>> format_ms(1777593600123)
     '2026-05-01T00:00:00.123Z'
     """
-    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    text = _second_text(ms // 1000)
     if ms % 1000:
         text += f".{ms % 1000:03d}"
     return text + "Z"
+
+
+@lru_cache(maxsize=65_536)
+def _second_text(second: int) -> str:
+    """The ISO 8601 text of one UTC second (reports stamp many events per second)."""
+    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=second)).strftime("%Y-%m-%dT%H:%M:%S")

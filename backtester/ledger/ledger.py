@@ -61,6 +61,10 @@ class Ledger:
     fees: int = 0
     volume: int = 0
     events: list[LedgerEvent] = field(default_factory=list)
+    # Per token, the shares and the cost its lots hold (kept with the lots, so reading a
+    # position costs a lookup however many lots it has: the guards read them per decision).
+    _held: dict[str, int] = field(default_factory=dict, repr=False)
+    _basis: dict[str, int] = field(default_factory=dict, repr=False)
 
     # ------------------------------------------------------------ opening and selling
 
@@ -72,7 +76,7 @@ class Ledger:
         held = shares - fee_shares
         paid = cost + (fee if not fee_shares else 0)
         if held > 0:
-            self.lots.setdefault(asset, deque()).append(Lot(held, paid))
+            self._add(asset, Lot(held, paid))
         self.cash -= paid
         self.fees += fee
         self.volume += cost
@@ -114,7 +118,7 @@ class Ledger:
         basis = sum(self._take(no, baskets) for no in nos)
         proceeds = baskets * (len(nos) - 1)
         for yes in yes_of_others:
-            self.lots.setdefault(yes, deque()).append(Lot(baskets, 0))
+            self._add(yes, Lot(baskets, 0))
         pnl = proceeds - basis
         self.cash += proceeds
         self.realised += pnl
@@ -139,10 +143,12 @@ class Ledger:
     # ------------------------------------------------------------ reading
 
     def position(self, asset: str) -> int:
-        return sum(lot.shares for lot in self.lots.get(asset, ()))
+        """Shares held (the sum of the asset's lots)."""
+        return self._held.get(asset, 0)
 
     def cost_basis(self, asset: str) -> int:
-        return sum(lot.cost for lot in self.lots.get(asset, ()))
+        """What the shares held cost (the sum of the asset's lots)."""
+        return self._basis.get(asset, 0)
 
     def open_assets(self) -> list[str]:
         return sorted(asset for asset, lots in self.lots.items() if lots)
@@ -155,6 +161,11 @@ class Ledger:
         return total
 
     # ------------------------------------------------------------ internals
+
+    def _add(self, asset: str, lot: Lot) -> None:
+        self.lots.setdefault(asset, deque()).append(lot)
+        self._held[asset] = self._held.get(asset, 0) + lot.shares
+        self._basis[asset] = self._basis.get(asset, 0) + lot.cost
 
     def _take(self, asset: str, shares: int) -> int:
         """Remove ``shares`` from the asset's lots, oldest first; return their cost."""
@@ -175,6 +186,8 @@ class Ledger:
                 lot.shares -= left
                 basis += part
                 left = 0
+        self._held[asset] -= shares
+        self._basis[asset] -= basis
         return basis
 
     def _record(self, kind: str, ts_ms: int, assets: tuple[str, ...], **amounts: int) -> LedgerEvent:

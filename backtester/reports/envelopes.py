@@ -11,6 +11,7 @@ variant keeps a sweep's variants apart, and the counter keeps reports of one tic
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from backtester.config.window import format_ms
@@ -27,8 +28,13 @@ def epoch_bucket(ms: int) -> str:
     >>> epoch_bucket(1_778_198_400_123)
     '2026-05-08T00:00Z'
     """
-    day = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms - ms % 86_400_000)
-    return day.strftime("%Y-%m-%dT%H:%MZ")
+    return _day_text(ms // 86_400_000)
+
+
+@lru_cache(maxsize=4096)
+def _day_text(day: int) -> str:
+    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=day)
+    return moment.strftime("%Y-%m-%dT%H:%MZ")
 
 
 def partition(ms: int) -> str:
