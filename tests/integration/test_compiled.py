@@ -90,9 +90,10 @@ def streams(draw: st.DrawFn) -> list[dict[str, Any]]:
                 })  # fmt: skip
         elif what in ("change", "book"):
             asset = draw(st.sampled_from([TRUMP_YES, TRUMP_NO]))
+            size = draw(st.sampled_from([0, 0, 5, 10, 80]))
             entry: dict[str, Any] = {
                 "asset_id": asset, "side": draw(st.sampled_from(["BUY", "SELL"])),
-                "price": price(draw(st.integers(25, 75))), "size": str(draw(st.sampled_from([0, 0, 5, 10, 80]))),
+                "price": price(draw(st.integers(25, 75))), "size": str(size),
             }  # fmt: skip
             if draw(st.booleans()):  # a stated top, right or (often) wrong, never crossed
                 top = draw(st.integers(25, 50))
