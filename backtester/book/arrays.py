@@ -13,7 +13,7 @@ import numpy as np
 
 from backtester.book import kernel as kn
 from backtester.book.book import BookState
-from backtester.book.overlay import Overlay, OverlayScope
+from backtester.book.overlay import Overlay, OverlayScope, RunChanges
 
 __all__ = ["ArrayBook", "BookArrays"]
 
@@ -51,7 +51,7 @@ class BookArrays:
         self.tok = tok
 
 
-class ArrayBook:
+class ArrayBook(RunChanges):
     """One token's book, read from :class:`BookArrays` (see the module docstring)."""
 
     __slots__ = (
@@ -153,28 +153,6 @@ class ArrayBook:
     def asks(self) -> dict[int, int]:
         return self._side(False)
 
-    @property
-    def bid_overlay(self) -> Overlay | None:
-        return self.scope.active.get((self.asset_id, True))
-
-    @property
-    def ask_overlay(self) -> Overlay | None:
-        return self.scope.active.get((self.asset_id, False))
-
-    @property
-    def bid(self) -> int | None:
-        if self.scope.active and self.bid_overlay:
-            levels = self.bids_sorted()
-            return levels[0][0] if levels else None
-        return self.archive_best(bid_side=True)
-
-    @property
-    def ask(self) -> int | None:
-        if self.scope.active and self.ask_overlay:
-            levels = self.asks_sorted()
-            return levels[0][0] if levels else None
-        return self.archive_best(bid_side=False)
-
     def archive_best(self, *, bid_side: bool) -> int | None:
         tok = self.arrays.tok[self.index]
         if tok[kn.STATE] == kn.PARTIAL:
@@ -219,9 +197,6 @@ class ArrayBook:
 
     # ------------------------------------------------------------ the run's own changes
 
-    def take(self, *, bid_side: bool, price: int, shares: int) -> None:
-        self._overlay(bid_side).take(price, shares)
-
     def live_fill(self, *, bid_side: bool, price: int, shares: int, ts_ms: int, echo_ms: int) -> None:
         recent = 0
         arrays = self.arrays
@@ -231,17 +206,6 @@ class ArrayBook:
             if amount > 0 and arrays.drops_ts[self.index, side, slot] >= ts_ms - echo_ms:
                 recent = amount
         self._overlay(bid_side).live_fill(price, shares, ts_ms + echo_ms, recent)
-
-    def _overlay(self, bid_side: bool) -> Overlay:
-        overlay = self.scope.active.get((self.asset_id, bid_side))
-        if overlay is None:
-            overlay = self.scope.new(self.asset_id, bid_side)
-            (self.bid_watchers if bid_side else self.ask_watchers).append(overlay)
-        if bid_side:
-            self._bids_cache = None
-        else:
-            self._asks_cache = None
-        return overlay
 
     def clear_overlays(self) -> None:
         """The book lost sync: every variant's changes go with it (TokenBook.lose_sync)."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from backtester.book.overlay import Overlay, OverlayScope
+from backtester.book.overlay import Overlay, OverlayScope, RunChanges
 
 __all__ = ["BookState", "TokenBook"]
 
@@ -31,7 +31,7 @@ class BookState(StrEnum):
     UNKNOWN = "unknown"
 
 
-class TokenBook:
+class TokenBook(RunChanges):
     """The reconstructed book of one token. Prices and sizes are micro-units.
 
     >>> book = TokenBook("7123")
@@ -227,10 +227,6 @@ class TokenBook:
         else:
             self._bids_cache = None
 
-    def take(self, *, bid_side: bool, price: int, shares: int) -> None:
-        """A simulated fill took ``shares`` at ``price`` (see :mod:`backtester.book.overlay`)."""
-        self._overlay(bid_side).take(price, shares)
-
     def live_fill(self, *, bid_side: bool, price: int, shares: int, ts_ms: int, echo_ms: int) -> None:
         """The live bot's own fill took ``shares`` at ``price`` at ``ts_ms``: add them back
         as far as the archive shows them gone (see :mod:`backtester.book.overlay`)."""
@@ -240,27 +236,6 @@ class TokenBook:
             if dropped is not None and dropped[0] >= ts_ms - echo_ms:
                 recent = dropped[1]
         self._overlay(bid_side).live_fill(price, shares, ts_ms + echo_ms, recent)
-
-    @property
-    def bid_overlay(self) -> Overlay | None:
-        """The active variant's changes to the bids (see OverlayScope), if any."""
-        return self.scope.active.get((self.asset_id, True))
-
-    @property
-    def ask_overlay(self) -> Overlay | None:
-        return self.scope.active.get((self.asset_id, False))
-
-    def _overlay(self, bid_side: bool) -> Overlay:
-        """The active variant's overlay of one side, made (and watched) on first use."""
-        overlay = self.scope.active.get((self.asset_id, bid_side))
-        if overlay is None:
-            overlay = self.scope.new(self.asset_id, bid_side)
-            (self.bid_watchers if bid_side else self.ask_watchers).append(overlay)
-        if bid_side:
-            self._bids_cache = None
-        else:
-            self._asks_cache = None
-        return overlay
 
     def check_seq(self, seq: int) -> int:
         """Record a message's ``seq``; return how many messages of the token are missing
@@ -326,24 +301,6 @@ class TokenBook:
         self._bids_cache = self._asks_cache = None
 
     # ------------------------------------------------------------ reading
-
-    @property
-    def bid(self) -> int | None:
-        """Best bid: the book's own, or for a partial book the stated top (with the run's
-        own changes, when it made any)."""
-        if self.scope.active and self.bid_overlay:
-            levels = self.bids_sorted()
-            return levels[0][0] if levels else None
-        return self.top_bid if self.state is BookState.PARTIAL else self.best_bid
-
-    @property
-    def ask(self) -> int | None:
-        """Best ask: the book's own, or for a partial book the stated top (with the run's
-        own changes, when it made any)."""
-        if self.scope.active and self.ask_overlay:
-            levels = self.asks_sorted()
-            return levels[0][0] if levels else None
-        return self.top_ask if self.state is BookState.PARTIAL else self.best_ask
 
     def archive_best(self, *, bid_side: bool) -> int | None:
         """The archive's own best price on one side (the run's changes left out)."""

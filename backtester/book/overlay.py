@@ -28,7 +28,7 @@ Two adjustments, both per price level:
 
 from __future__ import annotations
 
-__all__ = ["Overlay", "OverlayScope"]
+__all__ = ["Overlay", "OverlayScope", "RunChanges"]
 
 
 class Overlay:
@@ -118,3 +118,71 @@ class OverlayScope:
     def new(self, asset_id: str, is_bid: bool) -> Overlay:
         overlay = self.active[(asset_id, is_bid)] = Overlay()
         return overlay
+
+
+class RunChanges:
+    """What a book (the reference's ``TokenBook``, the compiled path's ``ArrayBook``)
+    does with the run's own changes: the active variant's overlays, read through the
+    book's ``scope``; new ones made and watched on first use; and the best prices as the
+    run sees them. The book provides ``asset_id``, ``scope``, ``bid_watchers``,
+    ``ask_watchers``, ``_bids_cache``, ``_asks_cache``, ``archive_best`` and the sorted
+    sides."""
+
+    __slots__ = ()
+    asset_id: str
+    scope: OverlayScope
+    bid_watchers: list[Overlay]
+    ask_watchers: list[Overlay]
+    _bids_cache: list[tuple[int, int]] | None
+    _asks_cache: list[tuple[int, int]] | None
+
+    @property
+    def bid_overlay(self) -> Overlay | None:
+        """The active variant's changes to the bids (see OverlayScope), if any."""
+        return self.scope.active.get((self.asset_id, True))
+
+    @property
+    def ask_overlay(self) -> Overlay | None:
+        return self.scope.active.get((self.asset_id, False))
+
+    @property
+    def bid(self) -> int | None:
+        """Best bid: the book's own (for a partial book the stated top), or with the run's
+        own changes, when it made any."""
+        if self.scope.active and self.bid_overlay:
+            levels = self.bids_sorted()
+            return levels[0][0] if levels else None
+        return self.archive_best(bid_side=True)
+
+    @property
+    def ask(self) -> int | None:
+        """Best ask, as :attr:`bid`."""
+        if self.scope.active and self.ask_overlay:
+            levels = self.asks_sorted()
+            return levels[0][0] if levels else None
+        return self.archive_best(bid_side=False)
+
+    def take(self, *, bid_side: bool, price: int, shares: int) -> None:
+        """A simulated fill took ``shares`` at ``price``."""
+        self._overlay(bid_side).take(price, shares)
+
+    def _overlay(self, bid_side: bool) -> Overlay:
+        """The active variant's overlay of one side, made (and watched) on first use."""
+        overlay = self.scope.active.get((self.asset_id, bid_side))
+        if overlay is None:
+            overlay = self.scope.new(self.asset_id, bid_side)
+            (self.bid_watchers if bid_side else self.ask_watchers).append(overlay)
+        if bid_side:
+            self._bids_cache = None
+        else:
+            self._asks_cache = None
+        return overlay
+
+    def archive_best(self, *, bid_side: bool) -> int | None:  # pragma: no cover - the book's
+        raise NotImplementedError
+
+    def bids_sorted(self) -> list[tuple[int, int]]:  # pragma: no cover - the book's
+        raise NotImplementedError
+
+    def asks_sorted(self) -> list[tuple[int, int]]:  # pragma: no cover - the book's
+        raise NotImplementedError
