@@ -241,6 +241,7 @@ def make_evidence(
     registry: str | Path | None = None,
     max_in_flight: int | None = None,
     archive_timeout_ms: int | None = None,
+    progress: bool | None = None,
 ) -> Bundle:
     """Execute a template notebook headless on ``config`` into an audit evidence bundle
     ``<out>/<replay_run_id>/`` (see :mod:`backtester.evidence.bundle`). A rejected config
@@ -248,12 +249,14 @@ def make_evidence(
     gives a bundle whose ``status`` is ``failed``, as does a cell that runs longer than
     ``timeout_s`` seconds (a hung kernel fails the bundle instead of waiting forever).
     The bundle is a governed launch, like :func:`run` (``registry``, ``max_in_flight``,
-    ``run_id``, ``archive_timeout_ms`` as there)."""
+    ``run_id``, ``archive_timeout_ms`` as there). ``progress`` says each step on stderr
+    (default: when stderr is a terminal)."""
     from backtester.evidence.bundle import make_evidence as make  # noqa: PLC0415 - plotly/papermill only when needed
 
     return make(
         config, now=resolve_now(now), out=out, template=template, archive=archive, timeout_s=timeout_s,
         run_id=run_id, registry=registry, max_in_flight=max_in_flight, archive_timeout_ms=archive_timeout_ms,
+        progress=progress,
     )  # fmt: skip
 
 

@@ -336,12 +336,15 @@ def run_cmd(  # noqa: PLR0917 - click passes every option by position
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Bundles go to OUT/<run id>/.")
 @click.option("--timeout", "timeout_s", type=click.IntRange(min=1), default=900, show_default=True,
               help="Seconds one template cell may run before the bundle fails (a hung kernel).")  # fmt: skip
+@click.option(
+    "--progress/--no-progress", default=None, help="Say each step on stderr [default: on a terminal]."
+)
 @_governed
 @click.pass_context
 def evidence_cmd(  # noqa: PLR0917 - click passes every option by position
     ctx: click.Context, config_path: Path | None, template: str, archive: Path | None, now: str | None,
-    out: Path | None, timeout_s: int, registry: str | None, run_id: str | None, max_in_flight: int | None,
-    archive_timeout_ms: int | None,
+    out: Path | None, timeout_s: int, progress: bool | None, registry: str | None, run_id: str | None,
+    max_in_flight: int | None, archive_timeout_ms: int | None,
 ) -> None:  # fmt: skip
     """Make an audit evidence bundle: the template notebook executed headless on the run
     config, its HTML report, the run's reports and a manifest; prints the report's path.
@@ -357,7 +360,7 @@ def evidence_cmd(  # noqa: PLR0917 - click passes every option by position
             bundle = api.make_evidence(
                 config_path, out=out, template=template, archive=archive, now=clock, timeout_s=timeout_s,
                 run_id=run_id, registry=registry, max_in_flight=max_in_flight,
-                archive_timeout_ms=archive_timeout_ms,
+                archive_timeout_ms=archive_timeout_ms, progress=progress,
             )  # fmt: skip
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the bundle is sealed as failed
         where = getattr(exc, "bundle_path", None)

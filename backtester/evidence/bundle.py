@@ -163,9 +163,14 @@ def make_evidence(
     registry: str | Path | None = None,
     max_in_flight: int | None = None,
     archive_timeout_ms: int | None = None,
+    progress: bool | None = None,
 ) -> Bundle:
     """Execute ``template`` (``"single"``, ``"sweep"`` or a notebook path) on ``config``
     into a bundle under ``out`` (see the module docstring).
+
+    With ``progress`` (default: when stderr is a terminal), each step is said on stderr
+    as it starts (hashing the archive, the template's cells with papermill's bar: the
+    replay, the figures, the report; the notebook's HTML; sealing), instead of silence.
 
     The bundle is a governed launch (:func:`backtester.governance.govern`, kind
     ``evidence``): admitted before any work (a refusal raises
@@ -212,20 +217,28 @@ def make_evidence(
         run, run_id, kind="evidence", registry=registry, limit=max_in_flight, out_path=str(final),
         archive=str(location),
     )  # fmt: skip
+    show = sys.stderr.isatty() if progress is None else progress
     with launch:
         return _make(
             papermill, launch, run=run, notebook=notebook, location=location, root=root, now=now,
-            timeout=timeout, timeout_s=timeout_s, raw=raw, started=started,
+            timeout=timeout, timeout_s=timeout_s, raw=raw, started=started, show=show,
         )  # fmt: skip
+
+
+def _say(show: bool, step: str) -> None:
+    """One step of the bundle, on stderr (when progress is shown)."""
+    if show:
+        print(f"evidence: {step}", file=sys.stderr, flush=True)
 
 
 def _make(
     papermill: ModuleType, launch: Launch, *, run: Any, notebook: Path, location: Path, root: Path,
-    now: datetime, timeout: int, timeout_s: int, raw: str, started: str,
+    now: datetime, timeout: int, timeout_s: int, raw: str, started: str, show: bool = False,
 ) -> Bundle:  # fmt: skip
     """Make the bundle of an admitted run, and record its end in the registry."""
     run_id = launch.replay_run_id
     final = root / run_id
+    _say(show, f"{run_id}: hashing the archive {location}")
     archive_sha256 = _archive_hash(location, timeout)
     staging = root / f".{run_id}.partial"
     try:
@@ -242,7 +255,8 @@ def _make(
     env = {REGISTRY_ENV: launch.location, ADMITTED_ENV: run_id, ARCHIVE_TIMEOUT_ENV: str(timeout)}
     with _sigterm_raises():
         try:
-            status, error = _execute(papermill, notebook, staging, parameters, timeout_s, env=env)
+            status, error = _execute(papermill, notebook, staging, parameters, timeout_s, env=env, show=show)
+            _say(show, f"{run_id}: sealing the bundle ({status})")
             summary = _summary(staging)
             read = summary.get("archive_content_sha256")
             if status == "complete" and read is not None and read != archive_sha256:
@@ -265,20 +279,25 @@ def _make(
 
 def _execute(
     papermill: ModuleType, notebook: Path, staging: Path, parameters: dict[str, str], timeout_s: int, *,
-    env: dict[str, str],
+    env: dict[str, str], show: bool = False,
 ) -> tuple[str, str | None]:  # fmt: skip
     """Run the template into ``staging`` and export it as HTML: (status, error)."""
     status, error = "complete", None
+    _say(
+        show,
+        f"running the template {notebook.name}: the replay, the figures, the report (one bar step a cell)",
+    )
     with tempfile.TemporaryDirectory(prefix="bt-kernel-") as sockets:
         try:
             papermill.execute_notebook(
                 str(notebook), str(staging / "notebook.ipynb"), parameters=parameters, kernel_name=KERNEL,
-                progress_bar=False, log_output=False, execution_timeout=timeout_s, cwd=str(_REPO),
+                progress_bar=show, log_output=False, execution_timeout=timeout_s, cwd=str(_REPO),
                 kernel_manager_class=local_kernel_manager(Path(sockets), env=env),
             )  # fmt: skip
         except Exception as exc:  # any failure of the template makes a failed bundle
             status, error = "failed", f"{type(exc).__name__}: {exc}"
     if (staging / "notebook.ipynb").is_file():
+        _say(show, "exporting the executed notebook as notebook.html")
         try:  # the executed notebook as HTML: for a failed bundle, the one view of the error
             export_notebook_html(staging / "notebook.ipynb", staging / "notebook.html")
         except Exception as exc:

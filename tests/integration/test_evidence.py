@@ -171,12 +171,23 @@ def test_unknown_template_parameter_fails(tmp_path: Path) -> None:
 
 
 def test_cli(bundles, tmp_path: Path) -> None:
-    """evidence prints the report's path; evidence verify checks a bundle (exit 2 if not)."""
+    """evidence prints the report's path, and with --progress says each step on stderr
+    as it starts; evidence verify checks a bundle (exit 2 if not)."""
     runner = CliRunner()
     made = runner.invoke(main, ["evidence", "--config", CONFIG, "--template", "single", "--now",
-                                "2026-11-25T00:00:00Z", "--out", str(tmp_path)])  # fmt: skip
+                                "2026-11-25T00:00:00Z", "--out", str(tmp_path), "--progress"])  # fmt: skip
     assert made.exit_code == 0, made.output
     assert "WARN BACKTESTER_FEE_ASSUMED: fee schedule not recorded" in made.stderr  # as `run` prints it
+    steps = [line.split(": ", 1)[1] for line in made.stderr.splitlines() if line.startswith("evidence: ")]
+    assert [step.split(" ")[0] for step in steps] == [
+        f"{made.stdout.split('/')[-2]}:",
+        "running",
+        "exporting",
+        f"{made.stdout.split('/')[-2]}:",
+    ]
+    assert "hashing the archive" in steps[0]
+    assert "sealing the bundle (complete)" in steps[-1]
+    assert "Executing" in made.stderr  # papermill's bar over the template's cells
     report = Path(made.stdout.strip())
     assert report.name == "report.html"
     assert report.parent.parent == tmp_path
