@@ -207,12 +207,6 @@ class ArrayBook(RunChanges):
                 recent = amount
         self._overlay(bid_side).live_fill(price, shares, ts_ms + echo_ms, recent)
 
-    def clear_overlays(self) -> None:
-        """The book lost sync: every variant's changes go with it (TokenBook.lose_sync)."""
-        for overlay in (*self.bid_watchers, *self.ask_watchers):
-            overlay.clear()
-        self._bids_cache = self._asks_cache = None
-
     @property
     def watched(self) -> bool:
         """Has some variant a change on this book that the archive's changes must reach?"""

@@ -294,11 +294,9 @@ class TokenBook(RunChanges):
             self.last_mid = self.mid()
         self.state = BookState.UNKNOWN
         self.reason = reason
-        for overlay in (*self.bid_watchers, *self.ask_watchers):
-            overlay.clear()  # every variant's changes go with the book they were made on
+        self.clear_overlays()  # every variant's changes go with the book they were made on
         self.bids, self.asks = {}, {}
         self.best_bid = self.best_ask = self.top_bid = self.top_ask = None
-        self._bids_cache = self._asks_cache = None
 
     # ------------------------------------------------------------ reading
 

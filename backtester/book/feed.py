@@ -33,10 +33,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from backtester.archive import Archive
+from backtester.book.book import TokenBook
 from backtester.book.market import MarketInfo
 from backtester.fees import FeeModel
 
-__all__ = ["ArchiveFeed", "Event", "EventBatch", "Kind", "load_markets"]
+__all__ = ["ArchiveFeed", "Event", "EventBatch", "Kind", "apply_market_event", "load_markets"]
 
 
 class Kind:
@@ -516,6 +517,31 @@ def load_markets(archive: Archive, markets: Sequence[str]) -> dict[str, list[tup
         )
         out.setdefault(info.condition_id, []).append((row["effective_ts_ms"], info))
     return out
+
+
+def apply_market_event(  # noqa: PLR0917 - an event's fields, as a pass has them
+    book: TokenBook,
+    kind: int,
+    ts: int,
+    is_bid: int,
+    price: int,
+    size: int,
+    best_bid: int,
+    best_ask: int,
+    extra: Any,
+) -> None:
+    """Apply one market-data event (a snapshot, a level update, a trade, a tick-size
+    change) to its token's book, after the pass has checked its ``seq``: the one way
+    every reference pass (the engine's, the books-only tape's) applies them."""
+    if kind == Kind.LEVEL:
+        book.apply(is_bid, price, size, ts, best_bid, best_ask)
+    elif kind == Kind.BOOK:
+        bid_px, bid_sz, ask_px, ask_sz, (depth,) = extra
+        book.snapshot(bid_px, bid_sz, ask_px, ask_sz, ts_ms=ts, depth_limit=depth if depth >= 0 else None)
+    elif kind == Kind.TRADE:
+        book.trade(taker_buys=is_bid == 1, price=price, size=size)
+    else:  # a tick-size change: the feed carries the new tick in the price column
+        book.tick = price
 
 
 def signal_values(payload: str) -> dict[str, Decimal]:

@@ -28,6 +28,8 @@ Two adjustments, both per price level:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 __all__ = ["Overlay", "OverlayScope", "RunChanges"]
 
 
@@ -126,7 +128,7 @@ class RunChanges:
     book's ``scope``; new ones made and watched on first use; and the best prices as the
     run sees them. The book provides ``asset_id``, ``scope``, ``bid_watchers``,
     ``ask_watchers``, ``_bids_cache``, ``_asks_cache``, ``archive_best`` and the sorted
-    sides."""
+    sides (declared below, defined by each book)."""
 
     __slots__ = ()
     asset_id: str
@@ -135,6 +137,10 @@ class RunChanges:
     ask_watchers: list[Overlay]
     _bids_cache: list[tuple[int, int]] | None
     _asks_cache: list[tuple[int, int]] | None
+    # What the book itself reads (each book has its own, over its own storage):
+    archive_best: Callable[..., int | None]
+    bids_sorted: Callable[[], list[tuple[int, int]]]
+    asks_sorted: Callable[[], list[tuple[int, int]]]
 
     @property
     def bid_overlay(self) -> Overlay | None:
@@ -178,11 +184,9 @@ class RunChanges:
             self._asks_cache = None
         return overlay
 
-    def archive_best(self, *, bid_side: bool) -> int | None:  # pragma: no cover - the book's
-        raise NotImplementedError
-
-    def bids_sorted(self) -> list[tuple[int, int]]:  # pragma: no cover - the book's
-        raise NotImplementedError
-
-    def asks_sorted(self) -> list[tuple[int, int]]:  # pragma: no cover - the book's
-        raise NotImplementedError
+    def clear_overlays(self) -> None:
+        """The book lost sync: every variant's changes go with it (nothing of the book is
+        known any more); the overlays stay watched, empty, for the next fills."""
+        for overlay in (*self.bid_watchers, *self.ask_watchers):
+            overlay.clear()
+        self._bids_cache = self._asks_cache = None

@@ -14,7 +14,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from backtester.book.book import TokenBook
-from backtester.book.feed import ArchiveFeed, Kind
+from backtester.book.feed import ArchiveFeed, Kind, apply_market_event
 
 __all__ = ["Tape", "replay_books"]
 
@@ -45,7 +45,7 @@ def replay_books(feed: ArchiveFeed, *, at: Sequence[int] = (), watch: Collection
     tape = Tape(tops={token: [] for token in watch if token in books})
     times = list(at)
     nxt = 0
-    level, book_kind, trade, tick = Kind.LEVEL, Kind.BOOK, Kind.TRADE, Kind.TICK_SIZE
+    tick = Kind.TICK_SIZE
     for (
         clock,
         ts,
@@ -68,15 +68,7 @@ def replay_books(feed: ArchiveFeed, *, at: Sequence[int] = (), watch: Collection
             continue
         if seq >= 0:
             book.check_seq(seq)
-        if kind == level:
-            book.apply(is_bid, price, size, ts, best_bid, best_ask)
-        elif kind == book_kind:
-            bid_px, bid_sz, ask_px, ask_sz, (depth,) = extra
-            book.snapshot(bid_px, bid_sz, ask_px, ask_sz, ts_ms=ts, depth_limit=depth if depth >= 0 else None)
-        elif kind == trade:
-            book.trade(taker_buys=is_bid == 1, price=price, size=size)
-        else:
-            book.tick = price
+        apply_market_event(book, kind, ts, is_bid, price, size, best_bid, best_ask, extra)
         tops = tape.tops.get(asset)  # type: ignore[arg-type]
         if tops is not None:
             top = (book.archive_best(bid_side=True), book.archive_best(bid_side=False))

@@ -41,7 +41,7 @@ from types import MappingProxyType
 from pydantic import BaseModel
 
 from backtester.book.book import BookState, TokenBook
-from backtester.book.feed import ArchiveFeed, Kind, signal_values
+from backtester.book.feed import ArchiveFeed, Kind, apply_market_event, signal_values
 from backtester.book.market import MarketView
 from backtester.config.replay import RiskConfig, SimulationConfig
 from backtester.guards.base import Guard
@@ -161,7 +161,6 @@ class Pass:
         ]
         self.rules_of = spec.trigger([p for _, p in variants]) if triggers and spec.trigger else None
         self._rules: dict[str, Sequence[AskSum]] = {}
-        self.active: Variant | None = None
         self.waiting: list[Variant] = []  # variants with orders on their way
         self.live: list[tuple[str, str]] = []
         # What is the same for every variant is counted once, here.
@@ -169,8 +168,6 @@ class Pass:
         self.ticks_replayed = self.ticks_partial = self.ticks_skipped = self.ticks_missing = 0
         self.skipped_by_reason: Counter[str] = Counter()
         self.gaps: dict[str, list[list[int | None]]] = {}
-        self.evaluations = 0
-        """Calls of the strategy's ``evaluate`` (all variants)."""
 
     def make_markets(self, feed: ArchiveFeed, simulation: SimulationConfig) -> Markets:
         """The run's markets and their books (the reference's TokenBooks)."""
@@ -183,7 +180,6 @@ class Pass:
     def activate(self, variant: Variant) -> None:
         """Make the shared books show (and record in) ``variant``'s overlays."""
         self.markets.scope.active = variant.overlays
-        self.active = variant
 
     def mark(self, asset: str) -> int:
         """What a share is worth now, by the archive's book (see TokenBook.mid)."""
@@ -197,7 +193,7 @@ class Pass:
             asset: (book, self.markets.group_of_asset[asset]) for asset, book in self.markets.books.items()
         }
         start = self.feed.start_ms
-        level, book_kind, signal, trade = Kind.LEVEL, Kind.BOOK, Kind.SIGNAL, Kind.TRADE
+        level, signal = Kind.LEVEL, Kind.SIGNAL
         variants = self.variants
         stop, progress, countdown = self.stop, self.progress, CHECK_EVERY
         clock = None
@@ -243,17 +239,10 @@ class Pass:
                 missing = book.check_seq(seq)
                 if missing and event_clock >= start:
                     self.report_missing(book, group, event_clock, seq, missing)
-            if kind == level:
+            if kind == level:  # the most common, kept inline on the hot path
                 book.apply(is_bid, price, size, ts, best_bid, best_ask)
-            elif kind == book_kind:
-                bid_px, bid_sz, ask_px, ask_sz, (depth,) = extra
-                book.snapshot(
-                    bid_px, bid_sz, ask_px, ask_sz, ts_ms=ts, depth_limit=depth if depth >= 0 else None
-                )
-            elif kind == trade:
-                book.trade(taker_buys=is_bid == 1, price=price, size=size)
-            else:  # a tick-size change: the feed carries the new tick in the price column
-                book.tick = price
+            else:
+                apply_market_event(book, kind, ts, is_bid, price, size, best_bid, best_ask, extra)
             if event_clock >= start:
                 applied += 1
                 touched.add(group)
@@ -351,7 +340,6 @@ class Pass:
                 continue
             self.activate(variant)
             view = DecisionView(clock, group, views, self.signal_view, variant.positions)
-            self.evaluations += 1
             variant.result.evaluations += 1
             intent = evaluate(view, variant.params)
             if intent is None:
