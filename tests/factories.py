@@ -10,7 +10,7 @@ from decimal import Decimal
 from backtester.book import MarketInfo, MarketView, TokenBook
 from backtester.fees import FeeModel
 from backtester.strategies.base import DecisionView
-from backtester.units import parse_micros
+from backtester.units import format_micros, parse_micros
 
 NO_FEE = FeeModel("flat_bps", rate_bps=0)
 CURVE_7 = FeeModel("curve", rate=70_000, exponent=1, taker_only=True, rebate_rate=200_000)
@@ -85,3 +85,20 @@ def normalised(text: str, run_id: str) -> str:
     and the aggregate's wall-clock ``run_cost`` (see backtester.reports.summary.RUN_COST)."""
     text = text.replace(run_id, "RUN")
     return re.sub(r'"run_cost":\s*\{[^{}]*\}', '"run_cost": {}', text)
+
+
+def mirrored_books(
+    market: str, yes: str, no: str, ts: int, *, bid: int, ask: int, size: int = 200
+) -> list[dict]:
+    """GENERATED: a Yes ``book`` message (bid and ask in thousandths, ``size`` shares at
+    each) and its mirror on the No token (No bid = 1 - Yes ask), as the venue shows them."""
+
+    def side(price: int) -> list[dict]:
+        return [{"price": format_micros(price * 1000), "size": str(size)}]
+
+    return [
+        {"event_type": "book", "market": market, "asset_id": yes, "timestamp": str(ts),
+         "bids": side(bid), "asks": side(ask)},
+        {"event_type": "book", "market": market, "asset_id": no, "timestamp": str(ts),
+         "bids": side(1000 - ask), "asks": side(1000 - bid)},
+    ]  # fmt: skip

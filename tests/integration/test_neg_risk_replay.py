@@ -20,27 +20,14 @@ from backtester.archive import Archive, contract_conversion
 from backtester.archive.adapters import conversions_for
 from backtester.runs import replay
 from backtester.sample import REAL_DATA
-from backtester.units import MICRO, format_micros, parse_micros
+from backtester.units import MICRO, parse_micros
+from tests.factories import mirrored_books
 
 FED = REAL_DATA / "statground_gamma_events_2024" / "event_14220_fed-interest-rates-january-2025.json"
 T1 = 1_737_000_000_000  # 2025-01-16, before the event closed
 T2 = T1 + 60_000
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 CONFIG = {"start_ts": "2025-01-16T00:00:00Z", "end_ts": "2025-01-17T00:00:00Z"}
-
-
-def books(market: str, yes: str, no: str, ts: int, *, bid: int, ask: int) -> list[dict]:
-    """A Yes book (bid, ask in thousandths) and its mirror on the No token."""
-
-    def side(price: int) -> list[dict]:
-        return [{"price": format_micros(price * 1000), "size": "200"}]
-
-    return [
-        {"event_type": "book", "market": market, "asset_id": yes, "timestamp": str(ts),
-         "bids": side(bid), "asks": side(ask)},
-        {"event_type": "book", "market": market, "asset_id": no, "timestamp": str(ts),
-         "bids": side(1000 - ask), "asks": side(1000 - bid)},
-    ]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +43,14 @@ def fed(tmp_path_factory: pytest.TempPathFactory) -> Path:
         # Tick 2: Yes bids 0.210 + 0.210 + 0.210 + 0.210 + 0.200 = 1.040; asks 10 above.
         first = zip(markets, (150, 200, 250, 300, 50), strict=True)
         second = zip(markets, (210, 210, 210, 210, 200), strict=True)
-        rows = [r for (cid, yes, no), ask in first for r in books(cid, yes, no, T1, bid=ask - 5, ask=ask)]
-        rows += [r for (cid, yes, no), bid in second for r in books(cid, yes, no, T2, bid=bid, ask=bid + 10)]
+        rows = [
+            r for (cid, yes, no), ask in first for r in mirrored_books(cid, yes, no, T1, bid=ask - 5, ask=ask)
+        ]
+        rows += [
+            r
+            for (cid, yes, no), bid in second
+            for r in mirrored_books(cid, yes, no, T2, bid=bid, ask=bid + 10)
+        ]
         feed = tmp / "feed.jsonl"
         feed.write_text("".join(json.dumps(r) + "\n" for r in rows))
         outcome = store.import_conversions([contract_conversion(feed)])

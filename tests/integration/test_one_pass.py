@@ -26,7 +26,8 @@ from backtester.config import resolve_config
 from backtester.runs import ReplayResult, replay
 from backtester.sample import REAL_DATA, SAMPLE_ARCHIVE
 from backtester.strategies import default_registry
-from backtester.units import MICRO, format_micros
+from backtester.units import MICRO
+from tests.factories import mirrored_books
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 NO_FEE = {"model": "flat_bps", "fee_rate_bps": 0}
@@ -166,22 +167,6 @@ def fed_markets(store: Archive) -> list[tuple[str, str, str]]:
     ).fetchall()
 
 
-def mirrored(tokens: tuple[str, str, str], ts: int, quote: tuple[int, int, int]) -> list[dict[str, Any]]:
-    """GENERATED: a Yes book (bid, ask in thousandths, size) and its mirror on the No token."""
-    market, yes, no = tokens
-    bid, ask, size = quote
-
-    def side(price: int) -> list[dict[str, str]]:
-        return [{"price": format_micros(price * 1000), "size": str(size)}]
-
-    return [
-        {"event_type": "book", "market": market, "asset_id": yes, "timestamp": str(ts),
-         "bids": side(bid), "asks": side(ask)},
-        {"event_type": "book", "market": market, "asset_id": no, "timestamp": str(ts),
-         "bids": side(1000 - ask), "asks": side(1000 - bid)},
-    ]  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def fed_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An archive holding only the real Fed event's market records."""
@@ -202,8 +187,8 @@ def fed_archive(base: Path, folder: Path, ticks: list[list[tuple[int, int, int, 
         for k, tick in enumerate(ticks):
             for tokens, change in zip(markets, tick, strict=True):
                 if change is not None:
-                    late, *quote = change
-                    rows += mirrored(tokens, T1 + 10_000 * k + late, tuple(quote))
+                    late, bid, ask, size = change
+                    rows += mirrored_books(*tokens, T1 + 10_000 * k + late, bid=bid, ask=ask, size=size)
         feed = folder / "feed.jsonl"
         feed.write_text("".join(json.dumps(r) + "\n" for r in rows))
         outcome = store.import_conversions([contract_conversion(feed)])

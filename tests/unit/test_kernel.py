@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from backtester.book import kernel as kn
 from backtester.book.arrays import ArrayBook, BookArrays
 from backtester.book.book import TokenBook
+from backtester.book.feed import apply_market_event
 from backtester.book.overlay import OverlayScope
 
 BOOK, LEVEL, TRADE, TICK = 0, 1, 2, 3
@@ -94,15 +95,21 @@ def apply_reference(book: TokenBook, event: tuple[Any, ...], ts: int) -> None:
         book.check_seq(event[1])
     if event[0] == BOOK:
         _, _, bids, asks, depth = event
-        book.snapshot([p for p, _ in bids], [s for _, s in bids], [p for p, _ in asks], [s for _, s in asks],
-                      ts_ms=ts, depth_limit=depth if depth >= 0 else None)  # fmt: skip
+        lists = [
+            [p for p, _ in bids],
+            [s for _, s in bids],
+            [p for p, _ in asks],
+            [s for _, s in asks],
+            [depth],
+        ]
+        apply_market_event(book, BOOK, ts, -1, -1, -1, -1, -1, lists)
     elif event[0] == LEVEL:
         _, _, is_bid, price, size, bb, ba = event
-        book.apply(is_bid, price, size, ts, bb, ba)
+        apply_market_event(book, LEVEL, ts, is_bid, price, size, bb, ba, None)
     elif event[0] == TRADE:
-        book.trade(taker_buys=event[2] == 1, price=event[3], size=event[4])
+        apply_market_event(book, TRADE, ts, event[2], event[3], event[4], -1, -1, None)
     else:
-        book.tick = event[2]
+        apply_market_event(book, TICK, ts, -1, event[2], -1, -1, -1, None)
 
 
 def observed(book: Any) -> dict[str, Any]:
