@@ -36,6 +36,8 @@ __all__ = ["Ledger", "LedgerEvent", "Lot"]
 class Lot:
     shares: int
     cost: int
+    opened_ms: int = 0
+    """When the lot was opened (the buy, or the conversion that gave it)."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,19 @@ class LedgerEvent:
     cash: int
     fee: int
     realised: int
+    notional: int = 0
+    """The pUSD traded by a buy (its cost before fees) or a sell (its proceeds): the volume."""
+    holdings: tuple[tuple[str, int, int], ...] = ()
+    """After the event, every token it touched: (asset, shares held, their cost basis),
+    so positions and exposure can be rebuilt at any time from the events alone."""
+    opened_ms: int | None = None
+    """For an event that closes lots: when the oldest lot it closed was opened (the
+    entry of the round trip it ends); None for a buy."""
+
+    @property
+    def basis(self) -> int:
+        """What the lots this event closed had cost: ``cash - realised`` (0 for a buy)."""
+        return self.cash - self.realised if self.kind != "buy" else 0
 
 
 @dataclass
@@ -65,6 +80,10 @@ class Ledger:
     # position costs a lookup however many lots it has: the guards read them per decision).
     _held: dict[str, int] = field(default_factory=dict, repr=False)
     _basis: dict[str, int] = field(default_factory=dict, repr=False)
+    _opened: int | None = field(default=None, repr=False)
+    """The oldest lot the event being recorded has closed so far."""
+    _touched: dict[str, None] = field(default_factory=dict, repr=False)
+    """The tokens the event being recorded has changed so far (in order)."""
 
     # ------------------------------------------------------------ opening and selling
 
@@ -76,11 +95,13 @@ class Ledger:
         held = shares - fee_shares
         paid = cost + (fee if not fee_shares else 0)
         if held > 0:
-            self._add(asset, Lot(held, paid))
+            self._add(asset, Lot(held, paid, ts_ms))
         self.cash -= paid
         self.fees += fee
         self.volume += cost
-        return self._record("buy", ts_ms, (asset,), shares=shares, cash=-paid, fee=fee, realised=0)
+        return self._record(
+            "buy", ts_ms, (asset,), shares=shares, cash=-paid, fee=fee, realised=0, notional=cost
+        )
 
     def sell(self, asset: str, *, shares: int, proceeds: int, fee: int, ts_ms: int) -> LedgerEvent:
         """A sale: realised = proceeds - fee - FIFO cost of the shares sold."""
@@ -91,7 +112,14 @@ class Ledger:
         self.volume += proceeds
         self.realised += pnl
         return self._record(
-            "sell", ts_ms, (asset,), shares=shares, cash=proceeds - fee, fee=fee, realised=pnl
+            "sell",
+            ts_ms,
+            (asset,),
+            shares=shares,
+            cash=proceeds - fee,
+            fee=fee,
+            realised=pnl,
+            notional=proceeds,
         )
 
     # ------------------------------------------------------------ closing sets
@@ -118,7 +146,7 @@ class Ledger:
         basis = sum(self._take(no, baskets) for no in nos)
         proceeds = baskets * (len(nos) - 1)
         for yes in yes_of_others:
-            self._add(yes, Lot(baskets, 0))
+            self._add(yes, Lot(baskets, 0, ts_ms))
         pnl = proceeds - basis
         self.cash += proceeds
         self.realised += pnl
@@ -164,18 +192,21 @@ class Ledger:
 
     def _add(self, asset: str, lot: Lot) -> None:
         self.lots.setdefault(asset, deque()).append(lot)
+        self._touched[asset] = None
         self._held[asset] = self._held.get(asset, 0) + lot.shares
         self._basis[asset] = self._basis.get(asset, 0) + lot.cost
 
     def _take(self, asset: str, shares: int) -> int:
         """Remove ``shares`` from the asset's lots, oldest first; return their cost."""
         lots = self.lots.get(asset)
+        self._touched[asset] = None
         left, basis = shares, 0
         while left > 0:
             if not lots:
                 msg = f"selling {left} more micro-shares of {asset} than held"
                 raise ValueError(msg)
             lot = lots[0]
+            self._opened = lot.opened_ms if self._opened is None else min(self._opened, lot.opened_ms)
             if lot.shares <= left:
                 basis += lot.cost
                 left -= lot.shares
@@ -192,6 +223,8 @@ class Ledger:
 
     def _record(self, kind: str, ts_ms: int, assets: tuple[str, ...], **amounts: int) -> LedgerEvent:
         """Keep and return one event; ``amounts`` are its shares, cash, fee and realised."""
-        event = LedgerEvent(kind, ts_ms, assets, **amounts)
+        holdings = tuple((a, self._held.get(a, 0), self._basis.get(a, 0)) for a in self._touched)
+        event = LedgerEvent(kind, ts_ms, assets, **amounts, holdings=holdings, opened_ms=self._opened)
+        self._touched, self._opened = {}, None
         self.events.append(event)
         return event
