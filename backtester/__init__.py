@@ -15,6 +15,7 @@ import types as _types
 from backtester.api import (
     archive_info,
     export_archive,
+    export_results,
     import_files,
     make_evidence,
     reports_frame,
@@ -59,6 +60,7 @@ __all__ = [
     "config_from_json",
     "default_registry",
     "export_archive",
+    "export_results",
     "import_files",
     "make_evidence",
     "reports_frame",

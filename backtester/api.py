@@ -7,12 +7,18 @@ re-run anything with the same inputs.
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
+import os
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
 from backtester.archive import Archive, ImportOutcome
 from backtester.archive.adapters import conversions_for
@@ -22,11 +28,13 @@ from backtester.governance import Registry, govern, runs_frame
 from backtester.ops.logs import log_reports
 from backtester.ops.retention import query as query_topic
 from backtester.runs import ReplayResult, check_run_id, new_run_id, replay, write_run
+from backtester.runs.tables import TABLES
 from backtester.strategies import default_registry
+from backtester.strategies.registry import StrategyRegistry
 
 __all__ = [
-    "archive_info", "export_archive", "import_files", "make_evidence", "resolve_now", "run", "runs",
-    "validate_config", "verify_evidence",
+    "archive_info", "export_archive", "export_results", "import_files", "make_evidence", "resolve_now", "run",
+    "runs", "validate_config", "verify_evidence",
 ]  # fmt: skip
 
 if TYPE_CHECKING:
@@ -139,6 +147,7 @@ def run(
     executor: str = "local",
     ray_address: str | None = None,
     ray_storage: str | Path | None = None,
+    strategies: StrategyRegistry | None = None,
 ) -> ReplayResult:
     """Replay a run config over an archive (spec section 9); with ``out``, also write the
     run to ``<out>/<replay_run_id>/`` and the operations topic ``<out>/operations/``
@@ -148,6 +157,8 @@ def run(
     terminal); ``run_id``: the run's id (default: a new ``replay_<ULID>``);
     ``hash_archive``: record the content hash of the archive read
     (``summary()["archive_content_sha256"]``; it reads every row of the archive, so it is off by default).
+    ``strategies``: the strategies the config may name (default: the built-ins and those
+    registered through the ``backtester.strategies`` entry points).
 
     Every run is governed (:mod:`backtester.governance`): admitted in the run registry
     (``registry``, default ``$BACKTESTER_REGISTRY`` or the embedded SQLite file) with at
@@ -173,7 +184,7 @@ def run(
     ('complete', 0, 8)
     """
     clock = resolve_now(now)
-    resolved = validate_config(config, now=clock)
+    resolved = validate_config(config, now=clock, strategies=strategies)
     run_id = check_run_id(run_id) if run_id else new_run_id()
     where = str(Path(out).resolve() / run_id) if out is not None else None
     location = str(Path(archive if archive is not None else default_archive_location()).resolve())
@@ -183,7 +194,7 @@ def run(
         result = replay(
             resolved, now=clock, archive=archive, workers=workers, progress=progress, run_id=run_id,
             hash_archive=hash_archive, stop=launch.stop, archive_timeout_ms=archive_timeout_ms,
-            executor=executor, ray_address=ray_address, ray_storage=ray_storage,
+            executor=executor, ray_address=ray_address, ray_storage=ray_storage, strategies=strategies,
         )  # fmt: skip
         if out is not None:
             result.run_dir = write_run(result, out)
@@ -265,3 +276,107 @@ def verify_evidence(path: str | Path) -> list[str]:
     from backtester.evidence.bundle import verify  # noqa: PLC0415 - plotly/papermill only when needed
 
     return verify(path)
+
+
+EXPORT_FORMATS = ("parquet", "csv")
+"""What :func:`export_results` writes."""
+
+
+def export_results(run_dir: str | Path, *, to: str = "parquet", out: str | Path) -> list[Path]:
+    """Export the tables of a run directory (``backtester run --out``) or an evidence
+    bundle, ``run_dir/tables/<name>.parquet``, to ``out/<name>.parquet`` (the same bytes)
+    or ``out/<name>.csv``; return the paths written, in :data:`~backtester.runs.tables.TABLES`
+    order. Each table is first checked against the sha256 the run recorded for it
+    (``status.json``; a bundle's ``manifest.json``), and each file is written aside and
+    renamed into place.
+
+    Raises ``ValueError``, writing nothing, for a ``to`` that is not parquet or csv, a
+    folder that is not a run or a bundle (no ``tables/``), an incomplete one (no
+    ``status.json`` or ``manifest.json``: a ``.partial`` folder still being written, or
+    left by a crash), a bundle whose manifest says it failed, or a table missing from that
+    record or not matching it.
+
+    >>> import tempfile
+    >>> export_results(tempfile.mkdtemp(), out=tempfile.mkdtemp())
+    Traceback (most recent call last):
+    ...
+    ValueError: ...: not a run directory or an evidence bundle (no tables/ folder)
+    """
+    if to not in EXPORT_FORMATS:
+        msg = f"--to must be parquet or csv, not {to!r}"
+        raise ValueError(msg)
+    folder, target = Path(run_dir), Path(out)
+    tables = _verified_tables(folder)
+    if target.exists() and not target.is_dir():
+        msg = f"{target}: exists and is not a directory"
+        raise ValueError(msg)
+    if target.resolve() == (folder / "tables").resolve():
+        msg = f"{target}: is the run's own tables/ folder; export elsewhere"
+        raise ValueError(msg)
+    target.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, data in tables.items():
+        path = target / f"{name}.{to}"
+        aside = target / f".{path.name}.partial"
+        aside.write_bytes(data if to == "parquet" else _csv_bytes(data))
+        os.replace(aside, path)
+        paths.append(path)
+    return paths
+
+
+def _csv_bytes(parquet: bytes) -> bytes:
+    buffer = io.BytesIO()
+    pacsv.write_csv(pq.read_table(io.BytesIO(parquet)), buffer)
+    return buffer.getvalue()
+
+
+def _verified_tables(folder: Path) -> dict[str, bytes]:
+    """The tables of a complete run directory or bundle by name, their bytes checked
+    against the sha256 it recorded (see :func:`export_results`)."""
+    if not folder.is_dir():
+        msg = f"{folder}: not a directory"
+        raise ValueError(msg)
+    record = next((folder / n for n in ("status.json", "manifest.json") if (folder / n).is_file()), None)
+    has_tables = (folder / "tables").is_dir()
+    if record is None and (has_tables or folder.name.endswith(".partial")):
+        msg = (
+            f"{folder}: an incomplete run (no status.json or manifest.json: still being written, "
+            "or its writer stopped midway); nothing exported"
+        )
+        raise ValueError(msg)
+    if not has_tables:
+        msg = f"{folder}: not a run directory or an evidence bundle (no tables/ folder)"
+        raise ValueError(msg)
+    assert record is not None
+    try:
+        recorded = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        msg = f"{record}: unreadable ({exc})"
+        raise ValueError(msg) from exc
+    bundle = record.name == "manifest.json" and isinstance(recorded, dict)
+    if bundle and recorded.get("status") != "complete":
+        status, error = recorded.get("status"), recorded.get("error")
+        msg = f"{folder}: a {status} bundle ({error}): not evidence; nothing exported"
+        raise ValueError(msg)
+    key = "sha256" if record.name == "status.json" else "artifacts"
+    hashes = recorded.get(key) if isinstance(recorded, dict) else None
+    if not isinstance(hashes, dict):
+        msg = f"{record}: records no sha256 of the run's files"
+        raise ValueError(msg)
+    found = {p.stem: p for p in (folder / "tables").glob("*.parquet") if p.is_file()}
+    if not found:
+        msg = f"{folder}/tables: holds no table"
+        raise ValueError(msg)
+    order = [n for n in TABLES if n in found] + sorted(set(found) - set(TABLES))
+    tables = {}
+    for name in order:
+        relative = f"tables/{name}.parquet"
+        data = found[name].read_bytes()
+        if relative not in hashes:
+            msg = f"{folder / relative}: not recorded in {record.name}; nothing exported"
+            raise ValueError(msg)
+        if hashlib.sha256(data).hexdigest() != hashes[relative]:
+            msg = f"{folder / relative}: sha256 does not match {record.name}; nothing exported"
+            raise ValueError(msg)
+        tables[name] = data
+    return tables

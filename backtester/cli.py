@@ -1,15 +1,6 @@
 """The ``backtester`` command: a thin driver over :mod:`backtester.api`.
 
-Exit codes: 0 success; 2 rejected input (a config with its reason code, an import file
-with ``file:line: field: message``, a ``--replay-run-id`` already registered, an abort
-of a run that is not running), or a bundle that does not verify; 3 the run aborted
-(``BACKTESTER_ARCHIVE_UNAVAILABLE``, also when any command cannot read the archive; or
-``BACKTESTER_RUN_ABORTED`` by an operator;
-``evidence`` still writes a complete bundle whose report says the run aborted, and
-prints its path); 4 an evidence template failed or was interrupted (its bundle is
-marked failed); 75 (EX_TEMPFAIL, try again later) a launch refused by governance
-(``KILL_SWITCH_ACTIVE``, ``BACKTESTER_RUN_QUEUE_FULL``) or a registry that cannot be
-reached; 1 anything unexpected (and ``abort --wait`` when the run is still running).
+Exit codes: :data:`EXIT_CODES`, the table ``--help`` prints at its end.
 """
 
 from __future__ import annotations
@@ -58,6 +49,23 @@ EXIT_REJECTED = 2
 EXIT_ABORTED = 3
 EXIT_FAILED = 4
 EXIT_TEMPFAIL = 75  # EX_TEMPFAIL (sysexits.h): refused for now, try again later
+
+EXIT_CODES = """\b
+Exit codes:
+  0   success
+  1   anything unexpected (and abort --wait while the run still runs)
+  2   rejected input: a config (with its reason code), an import file
+      (file:line: field: message), a run id already registered, an abort of a
+      run that is not running; a bundle that does not verify; a folder that is
+      not a run (export-results)
+  3   the run aborted: BACKTESTER_ARCHIVE_UNAVAILABLE (also any command that
+      cannot read the archive) or BACKTESTER_RUN_ABORTED by an operator
+      (evidence still writes a complete bundle that says so)
+  4   an evidence template failed or was interrupted (its bundle is marked failed)
+  75  refused for now (EX_TEMPFAIL, try again later): KILL_SWITCH_ACTIVE,
+      BACKTESTER_RUN_QUEUE_FULL, or a registry that cannot be reached
+"""
+"""The exit codes, as ``--help`` shows them (the module docstring says the same)."""
 
 _ARCHIVE = click.option(
     "--archive",
@@ -200,7 +208,7 @@ def _sigterm_stops() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-@click.group()
+@click.group(epilog=EXIT_CODES)
 @click.version_option(package_name="backtester")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
               help="stderr as the usual text, or one JSON line per reason code and message "
@@ -282,7 +290,7 @@ def archive_export(archive: Path | None, out: Path) -> None:
     click.echo(str(path))
 
 
-@main.command("run")
+@main.command("run", epilog=EXIT_CODES)
 @click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
 @_ARCHIVE
 @click.option("--now", default=None, help="The clock, ISO 8601 UTC [default: the wall clock].")
@@ -327,7 +335,7 @@ def run_cmd(  # noqa: PLR0917 - click passes every option by position
         _fail(f"{abort['event_type']}: {abort['reason']}", EXIT_ABORTED)
 
 
-@main.group("evidence", invoke_without_command=True)
+@main.group("evidence", invoke_without_command=True, epilog=EXIT_CODES)
 @click.option("--config", "config_path", type=click.Path(exists=True, path_type=Path), default=None)
 @click.option("--template", default="sweep", show_default=True,
               help="'single', 'sweep', or the path of a template notebook.")  # fmt: skip
@@ -381,18 +389,45 @@ def evidence_cmd(  # noqa: PLR0917 - click passes every option by position
 @click.option("--require-run-complete", is_flag=True,
               help="Also fail (exit 2) a bundle whose run aborted (intact, nothing replayed).")  # fmt: skip
 def evidence_verify(path: Path, require_run_complete: bool) -> None:
-    """Re-hash a bundle against its manifest; exit 2 and list the problems if any.
+    """Re-hash every file of a bundle against its manifest; exit 2 and list the problems
+    if any. The last line is the verdict: "verified" or "NOT VERIFIED: N problems".
     Prints the run's own status: a bundle can be intact evidence of an aborted run."""
     problems = api.verify_evidence(path)
+    manifest = {} if problems else json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    run_status = manifest.get("run_status")
+    if not problems and require_run_complete and run_status != "complete":
+        problems = [f"the run did not complete: {run_status}"]
     for problem in problems:
         click.echo(problem, err=True)
     if problems:
+        plural = "s" if len(problems) > 1 else ""
+        click.echo(f"NOT VERIFIED: {len(problems)} problem{plural} in {path}", err=True)
         sys.exit(EXIT_REJECTED)
-    manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
-    run_status = manifest.get("run_status")
-    click.echo(f"{path}: verified (the run: {run_status})")
-    if require_run_complete and run_status != "complete":
-        _fail(f"the run did not complete: {run_status}", EXIT_REJECTED)
+    files = len(manifest.get("artifacts") or {}) + 1
+    click.echo(f"{path}: {files} files match the manifest (the run: {run_status})")
+    click.echo("verified")
+
+
+@main.command("export-results")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("out", metavar="DIR", type=click.Path(path_type=Path))
+@click.option("--to", "to", type=click.Choice(api.EXPORT_FORMATS), default="parquet", show_default=True,
+              help="Parquet (the run's own bytes) or CSV.")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print the files written as JSON.")
+def export_results_cmd(run_dir: Path, out: Path, to: str, as_json: bool) -> None:
+    """Export the tables of RUN_DIR (a run directory or an evidence bundle) to DIR as
+    <name>.parquet or <name>.csv: fills, equity, stats, market_stats, trades, comparison,
+    reports, each checked against the sha256 the run recorded. Prints each file written.
+    Exit 2 for a folder that is not a complete run or bundle (a .partial one is refused)."""
+    try:
+        paths = api.export_results(run_dir, to=to, out=out)
+    except ValueError as exc:
+        _fail(str(exc), EXIT_REJECTED, exc=exc)
+    if as_json:
+        _emit({"run_dir": str(run_dir), "to": to, "files": [str(p) for p in paths]})
+        return
+    for path in paths:
+        click.echo(str(path))
 
 
 @main.command("killswitch")

@@ -3,9 +3,15 @@ real ids, so golden cases can be worked by hand. Nothing here is recorded data."
 
 from __future__ import annotations
 
+import gzip
+import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
 
 from backtester.book import MarketInfo, MarketView, TokenBook
 from backtester.fees import FeeModel
@@ -78,6 +84,35 @@ def view(*markets: MarketView, ts: int = 1_000, group: str | None = None, signal
     first = markets[0].info
     assert first is not None
     return DecisionView(ts, group or first.group, tuple(markets), signals or {})
+
+
+def crash_before_status(monkeypatch: Any) -> Callable[[Path, bytes], None]:
+    """Make :func:`backtester.runs.write_run` fail as if killed just before it writes
+    ``status.json`` (an ``OSError("killed")``); return the real writer, to put back."""
+    from backtester.runs import output  # noqa: PLC0415 - only the tests that crash a run need it
+
+    real_write = output._write
+
+    def fail_on_status(path: Path, data: bytes) -> None:
+        if path.name == "status.json":
+            raise OSError("killed")
+        real_write(path, data)
+
+    monkeypatch.setattr(output, "_write", fail_on_status)
+    return real_write
+
+
+def file_text(path: Path) -> str:
+    """A run's or a bundle's file as text: gzip decompressed, a Parquet table as JSON rows."""
+    if path.suffix == ".gz":
+        return gzip.decompress(path.read_bytes()).decode()
+    if path.suffix == ".parquet":
+        rows = pq.read_table(path).to_pylist()
+        for row in rows:  # a report's JSON text, as the object (as normalised reads it)
+            if isinstance(row.get("report"), str):
+                row["report"] = json.loads(row["report"])
+        return json.dumps(rows, default=str, sort_keys=True)
+    return path.read_text()
 
 
 def normalised(text: str, run_id: str) -> str:

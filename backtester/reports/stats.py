@@ -23,8 +23,10 @@ states them:
   ``d`` the P&L change over each interval, Sharpe = mean(d) / stdev(d) x sqrt(periods per
   year), Sortino = mean(d) / sqrt(mean(min(d, 0)^2)) x sqrt(periods per year); a year is
   365 days (Polymarket trades every day). Scale-free: the same as on returns of a constant
-  capital. ``None`` ("n/a") with fewer than :data:`MIN_SAMPLES` intervals, or when the
-  denominator is 0 (a flat curve; no losing interval for Sortino).
+  capital. ``None`` ("n/a") with fewer than :data:`MIN_SAMPLES` intervals in which the
+  P&L moved (``samples_moved``: a volatility is not estimated from a handful of moves, and
+  a curve that moved once gives the same ratio whatever it made), or when the
+  denominator is 0 (no losing interval for Sortino).
 * **Round trips**: every event that closes lots (a sell, merge, conversion or
   settlement) ends one; its entry is the oldest lot it closed, its size the shares
   closed, its cost those lots' cost, its P&L the event's realised P&L.
@@ -32,8 +34,9 @@ states them:
   of the winning P&L / -sum of the losing P&L (``None`` without a losing round trip).
   **Average win / loss** = the mean P&L of the winning / losing round trips, rounded to
   the micro-pUSD.
-* **Time in market** = the time any lot was open, from the first buy to the window's
-  end, in ms and in % of the window.
+* **Time in market** = the time any share was held (a lot open, even one that cost
+  nothing, as the Yes tokens a conversion gives), up to the window's end, in ms and in %
+  of the window.
 * **Fees** and **slippage** in bps of volume; slippage = what the fills cost above the
   best price when the strategy decided (as the P&L attribution counts it), unknown for
   the live bot (its decision-time book is not recorded).
@@ -51,12 +54,12 @@ from backtester.ledger import LedgerEvent
 from backtester.units import MICRO, format_micros
 
 __all__ = [
-    "INTERVALS", "MIN_SAMPLES", "PLACES", "RoundTrip", "Sampling", "Stats", "market_stats", "round_trips",
-    "sample_interval", "sample_times", "stats_of",
+    "INTERVALS", "MIN_SAMPLES", "MONEY", "PLACES", "RATIOS", "RoundTrip", "Sampling", "Stats", "market_stats",
+    "round_trips", "sample_interval", "sample_times", "stats_of",
 ]  # fmt: skip
 
 MIN_SAMPLES = 30
-"""Fewer P&L intervals than this and Sharpe and Sortino are "n/a"."""
+"""Fewer intervals in which the P&L moved than this, and Sharpe and Sortino are "n/a"."""
 INTERVALS = (
     ("1d", 86_400_000), ("4h", 14_400_000), ("1h", 3_600_000), ("15min", 900_000), ("5min", 300_000),
     ("1min", 60_000),
@@ -145,6 +148,7 @@ class Stats:
     max_drawdown_recovered: bool
     sample_interval: str
     samples: int
+    samples_moved: int
     annualisation: Decimal
     sharpe: Decimal | None
     sortino: Decimal | None
@@ -166,28 +170,33 @@ class Stats:
     def as_dict(self) -> dict[str, Any]:
         """Exact decimal strings (amounts to the micro-pUSD), integers for counts and
         durations, None for "n/a": what the reports carry."""
-        money = {
-            "pnl_pusd": self.pnl, "realised_pnl_pusd": self.realised, "unrealised_pnl_pusd": self.unrealised,
-            "volume_pusd": self.volume, "fees_pusd": self.fees,
-            "peak_gross_exposure_pusd": self.peak_exposure, "max_drawdown_pusd": self.max_drawdown,
-            "average_win_pusd": self.average_win,
-            "average_loss_pusd": self.average_loss, "slippage_pusd": self.slippage,
-        }  # fmt: skip
-        ratios = {
-            "return_on_exposure_pct": self.return_on_exposure_pct, "turnover": self.turnover,
-            "max_drawdown_pct": self.max_drawdown_pct, "sharpe": self.sharpe, "sortino": self.sortino,
-            "win_rate_pct": self.win_rate_pct, "profit_factor": self.profit_factor,
-            "time_in_market_pct": self.time_in_market_pct, "fees_bps": self.fees_bps,
-            "slippage_bps": self.slippage_bps, "annualisation": self.annualisation,
-        }  # fmt: skip
+        money = {name: getattr(self, attr) for name, attr in MONEY.items()}
+        ratios = {name: getattr(self, name) for name in RATIOS}
         return {
             **{k: None if v is None else format_micros(v) for k, v in money.items()},
             **{k: None if v is None else str(v) for k, v in ratios.items()},
             "fills": self.fills, "round_trips": self.round_trips, "wins": self.wins, "losses": self.losses,
             "max_drawdown_duration_ms": self.max_drawdown_duration_ms,
             "max_drawdown_recovered": self.max_drawdown_recovered, "sample_interval": self.sample_interval,
-            "samples": self.samples, "time_in_market_ms": self.time_in_market_ms,
+            "samples": self.samples, "samples_moved": self.samples_moved,
+            "time_in_market_ms": self.time_in_market_ms,
         }  # fmt: skip
+
+
+MONEY = {
+    "pnl_pusd": "pnl", "realised_pnl_pusd": "realised", "unrealised_pnl_pusd": "unrealised",
+    "volume_pusd": "volume", "fees_pusd": "fees", "peak_gross_exposure_pusd": "peak_exposure",
+    "max_drawdown_pusd": "max_drawdown", "average_win_pusd": "average_win",
+    "average_loss_pusd": "average_loss", "slippage_pusd": "slippage",
+}  # fmt: skip
+"""The amounts of :meth:`Stats.as_dict` (decimal strings of pUSD) and their attributes."""
+RATIOS = (
+    "return_on_exposure_pct", "turnover", "max_drawdown_pct", "sharpe", "sortino", "win_rate_pct",
+    "profit_factor",
+    "time_in_market_pct", "fees_bps", "slippage_bps", "annualisation",
+)  # fmt: skip
+"""The ratios of :meth:`Stats.as_dict` (decimal strings rounded to :data:`PLACES`), named
+as the attributes."""
 
 
 def _ratio(num: int | Decimal, den: int | Decimal, scale: int = 1) -> Decimal | None:
@@ -264,13 +273,13 @@ def stats_of(
         volume += event.notional
         for asset, shares, basis in event.holdings:
             held[asset] = (shares, basis)
-        now = sum(basis for _, basis in held.values())
-        if opened_at is None and now > 0:
+        holding = any(shares for shares, _ in held.values())
+        if opened_at is None and holding:
             opened_at = event.ts_ms
-        elif opened_at is not None and now == 0:
+        elif opened_at is not None and not holding:
             in_market += event.ts_ms - opened_at
             opened_at = None
-        peak_exposure = max(peak_exposure, now)
+        peak_exposure = max(peak_exposure, sum(basis for _, basis in held.values()))
     while s < len(times):
         sampled.append((times[s], realised + _value(held, marks[s])))
         s += 1
@@ -283,13 +292,14 @@ def stats_of(
     trips = round_trips(events, market_of_asset)
     won = [t.pnl for t in trips if t.pnl > 0]
     lost = [t.pnl for t in trips if t.pnl < 0]
-    sharpe, sortino, factor = _risk_ratios([p for _, p in sampled], sampling.interval_ms)
+    sharpe, sortino, factor, moved = _risk_ratios([p for _, p in sampled], sampling.interval_ms)
     fills, slippage = _fills(events, executions)
     return Stats(
         pnl=pnl, realised=realised, unrealised=unrealised, volume=volume, fees=fees, fills=fills,
         peak_exposure=peak_exposure, return_on_exposure_pct=_ratio(pnl, peak_exposure, 100),
         turnover=_ratio(volume, peak_exposure), **drawdown, sample_interval=sampling.interval,
-        samples=len(sampled), annualisation=factor, sharpe=sharpe, sortino=sortino, round_trips=len(trips),
+        samples=len(sampled), samples_moved=moved, annualisation=factor, sharpe=sharpe, sortino=sortino,
+        round_trips=len(trips),
         wins=len(won), losses=len(lost), win_rate_pct=_ratio(len(won), len(trips), 100),
         profit_factor=_ratio(sum(won), -sum(lost)) if lost else None,
         average_win=_mean_micros(sum(won), len(won)), average_loss=_mean_micros(sum(lost), len(lost)),
@@ -306,12 +316,15 @@ def _curve(
     last: tuple[int, int],
 ) -> list[tuple[int, int]]:
     """The P&L curve: 0 just before the first event, the P&L after each event and at each
-    sample time (time order; at one time, the event's point after the sample's), and the
-    window's end."""
+    sample time (time order; at one time, the events in their order, then the sample,
+    which counts them), and the window's end."""
     if not events:
         return [*sampled, last]
-    points = sorted([(ts, 0, p) for ts, p in sampled] + [(ts, 1, p) for ts, p in equity])
-    return [(events[0].ts_ms, 0), *((ts, p) for ts, _, p in points if ts >= events[0].ts_ms), last]
+    points = sorted(
+        [(ts, 0, i, p) for i, (ts, p) in enumerate(equity)]
+        + [(ts, 1, i, p) for i, (ts, p) in enumerate(sampled)]
+    )
+    return [(events[0].ts_ms, 0), *((ts, p) for ts, _, _, p in points if ts >= events[0].ts_ms), last]
 
 
 def _drawdown(curve: Sequence[tuple[int, int]], capital: int, end: int) -> dict[str, Any]:
@@ -346,21 +359,22 @@ def _drawdown(curve: Sequence[tuple[int, int]], capital: int, end: int) -> dict[
     }
 
 
-def _risk_ratios(pnl: Sequence[int], interval_ms: int) -> tuple[Decimal | None, Decimal | None, Decimal]:
-    """Sharpe and Sortino of the changes of ``pnl`` (sampled every ``interval_ms``), and
-    the annualisation factor sqrt(periods per year)."""
+def _risk_ratios(pnl: Sequence[int], interval_ms: int) -> tuple[Decimal | None, Decimal | None, Decimal, int]:
+    """Sharpe and Sortino of the changes of ``pnl`` (sampled every ``interval_ms``), the
+    annualisation factor sqrt(periods per year), and the number of intervals it moved in."""
     factor = _CONTEXT.sqrt(Decimal(YEAR_MS) / interval_ms)
     shown = factor.quantize(Decimal(1).scaleb(-PLACES), rounding=ROUND_HALF_EVEN, context=_CONTEXT)
     changes = [b - a for a, b in pairwise(pnl)]
     n = len(changes)
-    if n < MIN_SAMPLES:
-        return None, None, shown
+    moved = sum(1 for d in changes if d)
+    if moved < MIN_SAMPLES:
+        return None, None, shown, moved
     mean = _CONTEXT.divide(Decimal(sum(changes)), n)
     variance = _CONTEXT.divide(sum((Decimal(d) - mean) ** 2 for d in changes), n - 1)
     downside = _CONTEXT.divide(Decimal(sum(min(d, 0) ** 2 for d in changes)), n)
     sharpe = _ratio(mean * factor, _CONTEXT.sqrt(variance)) if variance else None
     sortino = _ratio(mean * factor, _CONTEXT.sqrt(downside)) if downside else None
-    return sharpe, sortino, shown
+    return sharpe, sortino, shown, moved
 
 
 def _fills(events: Sequence[LedgerEvent], executions: Iterable[Any] | None) -> tuple[int, int | None]:

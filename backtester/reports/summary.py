@@ -10,6 +10,11 @@ float: ``"92450.5"``, as the archive contract writes money.
 marked to the mid), so nothing unrealised hides in the realised figure.
 ``vs_original_pnl_delta_pusd`` is the variant's P&L minus the live bot's over the same
 window under the same accounting.
+
+Next to the spec's fields, which stay as they are, each variant's report and each entry
+of the aggregate's ``variants[]`` carry ``stats``: the variant's tearsheet statistics
+(:mod:`backtester.reports.stats`) as exact decimal strings; a variant's report also
+carries ``stats_by_market``, and ``original_outcome.stats`` is the live bot's.
 """
 
 from __future__ import annotations
@@ -83,6 +88,8 @@ def variant_report(
         vs_original_pnl_delta_pusd=delta_pusd,
         original_outcome=original,
         parameter_variants_run=variants_run,
+        stats=variant["stats"],
+        stats_by_market=variant["stats_by_market"],
     )
 
 
@@ -114,6 +121,7 @@ def sweep_report(
                 "simulated_fills": v["simulated_fills"],
                 **{name: v[name] for name in MONEY_FIELDS},
                 "vs_original_pnl_delta_pusd": v["vs_original_pnl_delta_pusd"],
+                "stats": v["stats"],
             }
             for v in variants
         ],

@@ -41,6 +41,7 @@ from backtester.archive import Archive
 from backtester.config.replay import SimulationConfig
 from backtester.fees import fee_asset, fee_in_shares
 from backtester.ledger import Ledger
+from backtester.reports.stats import Stats
 from backtester.units import MICRO, format_micros, parse_micros
 
 __all__ = [
@@ -89,6 +90,8 @@ class OriginalOutcome:
     from before the window, which neither side's accounting starts with): not counted."""
     ledger: Ledger = field(default_factory=Ledger)
     unrealised: int = 0
+    stats: Stats | None = None
+    """The live ledger's statistics over the window (filled in by the run)."""
 
     @property
     def realised(self) -> int:
@@ -108,6 +111,7 @@ class OriginalOutcome:
             "unrealised_pnl_pusd": format_micros(self.unrealised),
             "pnl_pusd": format_micros(self.pnl),
             "unheld_sell_shares": format_micros(self.unheld_sell_shares),
+            "stats": self.stats.as_dict() if self.stats is not None else None,
         }
 
 

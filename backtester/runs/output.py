@@ -4,9 +4,12 @@ The run directory is written aside (``<out>/.<replay_run_id>.partial/``) and ren
 into place only once everything in it is written, ``status.json`` last; a crash or an
 abort therefore never leaves a directory that looks complete. It holds:
 
-* ``reports.jsonl``: every report of the run, one per line, canonical JSON (sorted keys);
-* ``summary.json``: the run's summary (config as resolved, counts, live outcome);
-* ``comparison.jsonl``: per variant, the comparison with the live bot;
+* ``reports.jsonl.gz``: every report of the run, one per line, canonical JSON (sorted
+  keys), gzipped with deterministic bytes (:func:`read_reports` reads it back);
+* ``summary.json``: the run's summary (config as resolved, counts, statistics, live outcome);
+* ``comparison.jsonl.gz``: per variant, the comparison with the live bot;
+* ``tables/<name>.parquet``: the same as tables to query (:mod:`backtester.runs.tables`):
+  fills, equity, stats, market_stats, trades, comparison and reports;
 * ``status.json``: ``complete`` or ``aborted``, the counts and the sha256 of the files.
 
 The reports also go to ``<out>/operations/``, the stand-in for the
@@ -26,6 +29,7 @@ each report on the topic once.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -40,10 +44,11 @@ import pyarrow.parquet as pq
 
 from backtester.reports.summary import retained_until
 from backtester.runs.replay import ReplayResult
+from backtester.runs.tables import dump, gzip_bytes, parquet_bytes, result_tables
 
 __all__ = [
-    "OPERATIONS", "dump", "operations_glob", "operations_schema", "operations_source", "read_operations",
-    "run_files", "write_run",
+    "OPERATIONS", "RUN_FILES", "dump", "operations_glob", "operations_schema", "operations_source",
+    "read_comparison", "read_operations", "read_reports", "run_files", "write_run",
 ]  # fmt: skip
 
 OPERATIONS = "operations"
@@ -51,9 +56,8 @@ OPERATIONS = "operations"
 BOT_SLUG = "backtester"
 
 
-def dump(value: Any) -> str:
-    """Canonical JSON of a report: sorted keys, no spaces, UTF-8 text."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+RUN_FILES = ("reports.jsonl.gz", "summary.json", "comparison.jsonl.gz")
+"""The files of a run besides its tables (``tables/*.parquet``) and status."""
 
 
 def write_run(result: ReplayResult, out_dir: str | Path) -> Path:
@@ -69,34 +73,59 @@ def write_run(result: ReplayResult, out_dir: str | Path) -> Path:
         shutil.rmtree(staging)
     staging.mkdir()
     files = run_files(result)
-    for name, text in files.items():
-        _write(staging / name, text)
+    for name, data in files.items():
+        _write(staging / name, data)
     _publish(out, result)
     status = {
         "status": result.status,
         "replay_run_id": result.replay_run_id,
         "reports": len(result.reports),
-        "sha256": {name: hashlib.sha256(text.encode()).hexdigest() for name, text in files.items()},
+        "sha256": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()},
     }
-    _write(staging / "status.json", json.dumps(status, indent=2, sort_keys=True) + "\n")
+    _write(staging / "status.json", (json.dumps(status, indent=2, sort_keys=True) + "\n").encode())
     staging.rename(final)
     return final
 
 
-def run_files(result: ReplayResult) -> dict[str, str]:
-    """The run's files by name: its reports, summary and comparison, as text."""
-    return {
-        "reports.jsonl": "".join(dump(r) + "\n" for r in result.reports),
-        "summary.json": json.dumps(result.summary(), indent=2, sort_keys=True, ensure_ascii=False) + "\n",
-        "comparison.jsonl": "".join(
-            dump({"variant_id": v, **row}) + "\n" for v, rows in enumerate(result.comparisons) for row in rows
+def run_files(result: ReplayResult) -> dict[str, bytes]:
+    """The run's files by relative path: its reports, summary and comparison, and its
+    tables (see the module docstring), as bytes."""
+    summary = json.dumps(result.summary(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    files = {
+        "reports.jsonl.gz": gzip_bytes("".join(dump(r) + "\n" for r in result.reports)),
+        "summary.json": summary.encode("utf-8"),
+        "comparison.jsonl.gz": gzip_bytes(
+            "".join(
+                dump({"variant_id": v, **row}) + "\n"
+                for v, rows in enumerate(result.comparisons)
+                for row in rows
+            )
         ),
     }
+    for name, table in result_tables(result).items():
+        files[f"tables/{name}.parquet"] = parquet_bytes(table)
+    return files
 
 
-def _write(path: Path, text: str) -> None:
-    with path.open("w", encoding="utf-8") as handle:
-        handle.write(text)
+def read_reports(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The reports of a run directory or an evidence bundle (``reports.jsonl.gz``)."""
+    return _read_jsonl(Path(run_dir) / "reports.jsonl.gz")
+
+
+def read_comparison(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The comparison rows of a run directory or an evidence bundle."""
+    return _read_jsonl(Path(run_dir) / "comparison.jsonl.gz")
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle]
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as handle:
+        handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
 

@@ -32,12 +32,22 @@ from backtester.config.window import format_ms
 from backtester.errors import ArchiveUnavailable, Notice, ReasonCode
 from backtester.fees import FeeModel
 from backtester.reports.envelopes import operations_report
+from backtester.reports.stats import Sampling, market_stats, sample_interval, sample_times, stats_of
 from backtester.reports.summary import RUN_COST, sweep_report, variant_report
 from backtester.runs.control import RunStopped, StopSignal
 from backtester.runs.engine import VariantResult
-from backtester.runs.frames import comparison_frame, equity_frame, fills_frame, reports_frame
+from backtester.runs.frames import (
+    comparison_frame,
+    equity_frame,
+    fills_frame,
+    reports_frame,
+    round_trips_frame,
+    stats_frame,
+    stats_row,
+)
 from backtester.runs.original import OriginalOutcome, compare, load_original, mark_states, read_live
 from backtester.runs.sweep import Plan, RayTarget, plan, run_variants
+from backtester.runs.tables import result_tables, write_tables
 from backtester.strategies.registry import StrategyRegistry, default_registry
 from backtester.units import format_micros, parse_micros
 
@@ -97,6 +107,8 @@ class ReplayResult:
     tops: dict[str, list[tuple[int, int | None, int | None]]] = field(default_factory=dict)
     """The archive's top of book over the window, for the tokens of every market either
     side traded: (ts_ms, best bid, best ask) at each change (for price charts)."""
+    fee_assumed_markets: list[str] = field(default_factory=list)
+    """Markets without a recorded fee schedule, traded under the config's fee assumption."""
     archive_sha256: str | None = None
     """The content hash of the archive the run read, taken in the same session as the
     feed (only when asked for: it reads every row of the archive)."""
@@ -110,13 +122,33 @@ class ReplayResult:
 
     @property
     def fills(self) -> pd.DataFrame:
-        """Every order the venue handled, per variant (exact Decimal money)."""
+        """Every order the venue handled, per variant (float money; exact: ``exact.fills``)."""
         return fills_frame(self.variants)
 
     @property
     def equity(self) -> pd.DataFrame:
-        """Realised, unrealised and total P&L over time, per variant."""
+        """Realised, unrealised and total P&L over time, per variant (float money)."""
         return equity_frame(self.variants)
+
+    @property
+    def stats(self) -> pd.DataFrame:
+        """One row per variant: its parameters and statistics (floats; NaN for "n/a")."""
+        return stats_frame(self.variants)
+
+    @property
+    def live_stats(self) -> pd.DataFrame:
+        """The live bot's statistics over the window, as one row of :attr:`stats`' columns."""
+        return _live_stats(self.original, exact=False)
+
+    @property
+    def trades(self) -> pd.DataFrame:
+        """Every round trip of every variant (entry, exit, size, P&L; float money)."""
+        return round_trips_frame(self.variants)
+
+    @property
+    def exact(self) -> ExactFrames:
+        """The same frames with exact ``Decimal`` money: where audit figures come from."""
+        return ExactFrames(self)
 
     @property
     def comparison(self) -> pd.DataFrame:
@@ -160,6 +192,53 @@ class ReplayResult:
         ]
         out["aggregate_report"] = self.aggregate
         return out
+
+    def to_parquet(self, folder: str | Path) -> list[Path]:
+        """Write the run's tables (:func:`~backtester.runs.tables.result_tables`: fills,
+        equity, stats, market_stats, trades, comparison, reports; an aborted run has only
+        its reports) to ``folder/<name>.parquet``, money as exact ``decimal128(24, 6)``;
+        return the paths, in that order."""
+        return write_tables(result_tables(self), folder, to="parquet")
+
+    def to_csv(self, folder: str | Path) -> list[Path]:
+        """The same tables as :meth:`to_parquet`, as ``folder/<name>.csv`` (decimals
+        written with their 6 places, times in UTC)."""
+        return write_tables(result_tables(self), folder, to="csv")
+
+
+@dataclass(frozen=True)
+class ExactFrames:
+    """A run's frames with exact ``Decimal`` money and ratios (``result.exact.fills``)."""
+
+    result: ReplayResult
+
+    @property
+    def fills(self) -> pd.DataFrame:
+        return fills_frame(self.result.variants, exact=True)
+
+    @property
+    def equity(self) -> pd.DataFrame:
+        return equity_frame(self.result.variants, exact=True)
+
+    @property
+    def stats(self) -> pd.DataFrame:
+        return stats_frame(self.result.variants, exact=True)
+
+    @property
+    def live_stats(self) -> pd.DataFrame:
+        return _live_stats(self.result.original, exact=True)
+
+    @property
+    def trades(self) -> pd.DataFrame:
+        return round_trips_frame(self.result.variants, exact=True)
+
+
+def _live_stats(original: OriginalOutcome | None, *, exact: bool) -> pd.DataFrame:
+    if original is None or original.stats is None:
+        return pd.DataFrame()
+    return pd.DataFrame([{"who": "live (original)", **stats_row(original.stats, exact=exact)}]).set_index(
+        "who"
+    )
 
 
 def _comparison_summary(
@@ -269,6 +348,7 @@ def _replay(
                 receive_clock=run.config.decision_clock == "receive",
             ),
         )  # fmt: skip
+        span = read("finding the span of the market data", lambda: _data_span(store, markets, run))
         live = read(
             "reading the live reports",
             lambda: read_live(store, sorted(feed.markets), start_ms=run.start_ms, end_ms=run.end_ms),
@@ -304,16 +384,21 @@ def _replay(
     traded = {f.order.asset_id for v in variants for f in v.fills} | {f.asset_id for f in original.fills}
     watch = {token for cid, pair in tokens.items() if set(pair) & traded for token in pair}
     times = [ts for ts, _, _ in original.states]
+    interval, interval_ms = sample_interval(span[1] - span[0])
+    grid = sample_times(*span, interval_ms)
+    at = sorted({*times, *grid})
     # The archive's books once more, for what the variants' pass does not sample: marks at
-    # the live bot's ledger events and the traded tokens' tops (none to take: no pass).
-    tape = replay_books(feed, at=times, watch=watch) if times or watch else Tape()
-    mark_states(original, tape.marks, (run.end_ms, original.unrealised))
+    # the live bot's ledger events and at the statistics' sample times, and the traded
+    # tokens' tops (none to take: no pass).
+    tape = replay_books(feed, at=at, watch=watch) if at or watch else Tape()
+    mark_states(original, [tape.mark_at(at, ts) for ts in times], (run.end_ms, original.unrealised))
+    sampling = Sampling(interval, interval_ms, grid, [tape.mark_at(at, ts) for ts in grid])
     result = ReplayResult(
         run_id, "complete", run, markets, variants, notices, original=original, execution=execution,
         tops=tape.tops, market_infos={cid: history[-1][1] for cid, history in sorted(feed.markets.items())},
-        archive_sha256=content,
+        archive_sha256=content, fee_assumed_markets=assumed,
     )  # fmt: skip
-    _finish(result)
+    _finish(result, sampling)
     elapsed = max(time.perf_counter() - started, 1e-9)
     result.final_reports[-1][RUN_COST] = {
         "duration_ms": round(elapsed * 1000),
@@ -339,13 +424,20 @@ def _ray_target(store: Archive, markets: list[str], ray: tuple[Any, Any, Any], r
     return RayTarget(address, folder, markets, tasks, temporary=storage is None)
 
 
-def _finish(result: ReplayResult) -> None:
-    """Compare each variant with the live outcome and write the end-of-run reports."""
+def _finish(result: ReplayResult, sampling: Sampling) -> None:
+    """Compare each variant with the live outcome, take every ledger's statistics, and
+    write the end-of-run reports."""
     run, original = result.run, result.original
     assert original is not None
     window = (run.start_ms, run.end_ms)
+    end_marks = result.variants[0].marks if result.variants else {}
+    original.stats = stats_of(
+        original.ledger.events, window=window, sampling=sampling, end_marks=end_marks,
+        equity=[(ts, realised + unrealised) for ts, realised, unrealised in original.equity],
+    )  # fmt: skip
     summaries = []
     for variant in result.variants:
+        _take_stats(variant, window, sampling)
         rows = compare(
             variant.decisions, variant.trading.executions if variant.trading else [], original, variant.marks,
             gaps=variant.gaps, group_of=variant.group_of,
@@ -367,6 +459,35 @@ def _finish(result: ReplayResult) -> None:
         result.final_reports.append(
             sweep_report(result.replay_run_id, strategy=run.strategy, window=window, variants=summaries)
         )
+
+
+def _take_stats(variant: VariantResult, window: tuple[int, int], sampling: Sampling) -> None:
+    """A variant's statistics, and per market (:mod:`backtester.reports.stats`)."""
+    trading = variant.trading
+    assert trading is not None
+    events = trading.ledger.events
+    common = {"window": window, "end_marks": variant.marks, "market_of_asset": trading.market_of_asset}
+    variant.stats = stats_of(
+        events, sampling=sampling, equity=[(p.ts_ms, p.total) for p in trading.equity],
+        executions=trading.executions, **common,
+    )  # fmt: skip
+    variant.market_stats = market_stats(events, executions=trading.executions, **common)
+
+
+def _data_span(store: Archive, markets: list[str], run: ResolvedRun) -> tuple[int, int]:
+    """The first and last market data of the window (the window itself when it has none)."""
+    row = store.con.execute(
+        f"""
+        SELECT min(ts_ms), max(ts_ms) FROM (
+            SELECT market, ts_ms FROM md_book UNION ALL SELECT market, ts_ms FROM md_level
+            UNION ALL SELECT market, ts_ms FROM md_trade)
+        WHERE ts_ms BETWEEN {int(run.start_ms)} AND {int(run.end_ms)} AND list_contains(?, market)
+        """,
+        [markets],
+    ).fetchone()
+    if row is None or row[0] is None:
+        return run.start_ms, run.end_ms
+    return int(row[0]), int(row[1])
 
 
 def _annotate_fills(reports: list[dict[str, Any]], rows: list[dict[str, Any]]) -> None:

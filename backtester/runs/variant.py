@@ -25,6 +25,7 @@ from backtester.errors import ReasonCode
 from backtester.guards.base import Guard, GuardContext, Outcome, combine
 from backtester.ledger import Ledger
 from backtester.reports.envelopes import ReportIds, envelope, operations_report
+from backtester.reports.stats import RoundTrip, Stats, round_trips
 from backtester.runs.markets import Markets
 from backtester.runs.trading import Trading
 from backtester.strategies.base import DecisionView, Intent
@@ -86,6 +87,17 @@ class VariantResult:
     its books were out of sync (None: still out of sync at the end)."""
     group_of: dict[str, str] = field(default_factory=dict)
     """Each market's decision group (itself, or its neg-risk event)."""
+    stats: Stats | None = None
+    """The tearsheet statistics (:mod:`backtester.reports.stats`), once the run is done."""
+    market_stats: dict[str, Stats] = field(default_factory=dict)
+    """The same per market (of the markets it traded)."""
+
+    @property
+    def round_trips(self) -> list[RoundTrip]:
+        """Every round trip: lots opened and closed by a sell, merge, conversion or settlement."""
+        if self.trading is None:
+            return []
+        return round_trips(self.ledger.events, self.trading.market_of_asset)
 
     @property
     def ledger(self) -> Ledger:
@@ -131,6 +143,8 @@ class VariantResult:
             "realised_pnl_pusd": format_micros(self.realised),
             "unrealised_pnl_pusd": format_micros(self.unrealised),
             "simulated_pnl_pusd": format_micros(self.pnl),
+            "stats": self.stats.as_dict() if self.stats is not None else None,
+            "stats_by_market": {m: st.as_dict() for m, st in self.market_stats.items()},
         }
 
 

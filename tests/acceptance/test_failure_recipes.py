@@ -21,6 +21,7 @@ import backtester
 from backtester.cli import main
 from backtester.errors import ConfigError, ReasonCode
 from backtester.governance import Registry, Who
+from backtester.runs.output import read_reports
 from backtester.sample import REAL_DATA, SAMPLE_ARCHIVE
 from tests.integration.test_run_accounting import fair_value_archive
 from tests.processes import NOW, env_with, long_sweep, start, unblock_fifo, wait_until
@@ -71,7 +72,7 @@ def test_recipe_archive_unavailable(tmp_path: Path, registry: str) -> None:
         summary = json.loads(result.stdout)
         assert summary["status"] == "aborted"
         run_dir = out / summary["replay_run_id"]
-        [report] = [json.loads(line) for line in (run_dir / "reports.jsonl").read_text().splitlines()]
+        [report] = read_reports(run_dir)
         assert (report["event_type"], report["status"], report["mode"]) == (
             "BACKTESTER_ARCHIVE_UNAVAILABLE", "aborted", "replay",
         )  # fmt: skip

@@ -61,7 +61,7 @@ def test_public_api_is_pinned() -> None:
         "ImportRejected", "Notice", "ReasonCode", "ResolvedRun", "RunConfig", "Severity", "StrategyRegistry",
         "StrategySpec", "Variant", "archive_info", "default_registry", "export_archive", "import_files",
         "ReplayResult", "resolve_now", "run", "runs", "validate_config", "make_evidence", "verify_evidence",
-        "config_from_json", "reports_frame",
+        "config_from_json", "reports_frame", "export_results",
     }  # fmt: skip
     assert callable(backtester.runs)  # the registry as a DataFrame ...
     assert backtester.runs.engine.run_variant  # ... and still the runs stage

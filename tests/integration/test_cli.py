@@ -152,3 +152,18 @@ def test_export(runner: CliRunner, tmp_path: Path, write_jsonl) -> None:
     a = json.loads(invoke(runner, "archive", "info", "--archive", db, "--json").stdout)
     b = json.loads(invoke(runner, "archive", "info", "--archive", out, "--json").stdout)
     assert (a["content_sha256"], b["storage"]) == (b["content_sha256"], "parquet")
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["evidence"]])
+def test_help_ends_with_the_exit_codes(runner: CliRunner, command: list[str]) -> None:
+    """--help lists every exit code the command can end with, each with what it means."""
+    text = invoke(runner, *command, "--help").output
+    table = text[text.index("Exit codes:") :]
+    codes = [
+        line.split()[0]
+        for line in table.splitlines()[1:]
+        if line.startswith("    ") and line.split()[0].isdigit()
+    ]
+    assert codes == ["0", "1", "2", "3", "4", "75"]
+    assert "BACKTESTER_ARCHIVE_UNAVAILABLE" in table
+    assert "KILL_SWITCH_ACTIVE" in table

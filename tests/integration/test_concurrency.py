@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from backtester.governance import Registry, Who
-from backtester.runs.output import read_operations
+from backtester.runs.output import read_operations, read_reports
 from tests.processes import NOW, env_with, long_sweep, start, start_together, wait_until
 
 RUN = "data/sample-arb.json"
@@ -71,7 +71,7 @@ def test_six_launches_at_once_five_run_one_is_refused(registry_location: str, tm
     for index, run_id in enumerate(ids):
         if index == refused:
             continue
-        reports = (out / run_id / "reports.jsonl").read_text().splitlines()
+        reports = [json.dumps(r) for r in read_reports(out / run_id)]
         published = [r for r, who in zip(topic["report_id"].to_pylist(), topic["replay_run_id"].to_pylist(),
                                          strict=True) if who == run_id]  # fmt: skip
         assert sorted(published) == sorted(json.loads(line)["report_id"] for line in reports)
@@ -121,9 +121,7 @@ def test_abort_stops_a_running_sweep_within_seconds(registry_location: str, tmp_
     assert run.returncode == 3, err
     assert "BACKTESTER_RUN_ABORTED: aborted by " in err
     status = json.loads((out / "replay_stuck" / "status.json").read_text())
-    [report] = [
-        json.loads(line) for line in (out / "replay_stuck" / "reports.jsonl").read_text().splitlines()
-    ]
+    [report] = read_reports(out / "replay_stuck")
     assert (status["status"], report["status"], report["event_type"]) == (
         "aborted", "aborted", "BACKTESTER_RUN_ABORTED",
     )  # fmt: skip

@@ -154,14 +154,16 @@ class TestThroughTheRun:
             "0", "-4", "-4",
         )  # fmt: skip
         assert (report["simulated_fills"], report["simulated_volume_pusd"]) == (1, "83")
-        # the same as DataFrames, money as exact Decimals
-        fills = result.fills
+        # the same as DataFrames, money as exact Decimals (and as floats by default)
+        assert result.fills.loc[0, "cost_pusd"] == 83.0
+        assert result.fills["price"].dtype == "float64"
+        fills = result.exact.fills
         assert list(fills["status"]) == ["PARTIAL", "REJECTED"]
         assert (fills.loc[0, "shares"], fills.loc[0, "cost_pusd"], fills.loc[0, "price"]) == (
             Decimal(200), Decimal(83), Decimal("0.415"),
         )  # fmt: skip
         assert fills.loc[0, "arrival"] - fills.loc[0, "decided"] == pd.Timedelta(milliseconds=250)
-        equity = result.equity
+        equity = result.exact.equity
         assert list(equity["pnl_pusd"]) == [Decimal("-4"), Decimal("-4")]  # after the fill, at the end
 
     def test_merge_of_a_complete_set(self, run_of) -> None:

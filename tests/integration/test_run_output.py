@@ -3,6 +3,7 @@ byte-identical output for the same archive and config."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 from datetime import UTC, datetime
@@ -12,8 +13,10 @@ import duckdb
 import pytest
 
 from backtester.runs import output, replay, write_run
+from backtester.runs.output import read_comparison, read_reports
+from backtester.runs.tables import TABLES
 from backtester.sample import SAMPLE_ARCHIVE
-from tests.factories import normalised
+from tests.factories import crash_before_status, file_text, normalised
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 CONFIG = "data/sample-fair-value.json"
@@ -29,15 +32,17 @@ def test_run_directory(result, tmp_path: Path) -> None:
     whose hashes match the files; the reports are one canonical JSON object per line."""
     run_dir = write_run(result, tmp_path)
     assert run_dir == tmp_path / result.replay_run_id
-    assert sorted(p.name for p in run_dir.iterdir()) == [
-        "comparison.jsonl", "reports.jsonl", "status.json", "summary.json",
-    ]  # fmt: skip
+    assert sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*") if p.is_file()) == sorted(
+        ["comparison.jsonl.gz", "reports.jsonl.gz", "status.json", "summary.json",
+         *(f"tables/{name}.parquet" for name in TABLES)]
+    )  # fmt: skip
     status = json.loads((run_dir / "status.json").read_text())
     assert (status["status"], status["reports"]) == ("complete", len(result.reports))
     for name, digest in status["sha256"].items():
         assert hashlib.sha256((run_dir / name).read_bytes()).hexdigest() == digest
-    lines = (run_dir / "reports.jsonl").read_text().splitlines()
-    assert [json.loads(line) for line in lines] == result.reports
+    lines = gzip.decompress((run_dir / "reports.jsonl.gz").read_bytes()).decode().splitlines()
+    assert [json.loads(line) for line in lines] == result.reports == read_reports(run_dir)
+    assert len(read_comparison(run_dir)) == sum(len(rows) for rows in result.comparisons)
     assert lines[0] == json.dumps(result.reports[0], sort_keys=True, separators=(",", ":"))
     assert not list(tmp_path.glob(".*.partial"))
 
@@ -100,9 +105,9 @@ def test_same_archive_and_config_give_the_same_bytes(result, tmp_path: Path) -> 
     again = replay(CONFIG, now=NOW, archive=SAMPLE_ARCHIVE)
     assert again.replay_run_id != result.replay_run_id
     first, second = write_run(result, tmp_path / "a"), write_run(again, tmp_path / "b")
-    for name in ("reports.jsonl", "summary.json", "comparison.jsonl"):
-        a = normalised((first / name).read_text(), result.replay_run_id)
-        b = normalised((second / name).read_text(), again.replay_run_id)
+    for name in ("reports.jsonl.gz", "summary.json", "comparison.jsonl.gz"):
+        a = normalised(file_text(first / name), result.replay_run_id)
+        b = normalised(file_text(second / name), again.replay_run_id)
         assert a == b, name
         assert len(a) > 1000
 
@@ -113,21 +118,15 @@ def test_aborted_run_is_written_as_aborted(tmp_path: Path) -> None:
     run_dir = write_run(aborted, tmp_path / "out")
     status = json.loads((run_dir / "status.json").read_text())
     assert status["status"] == "aborted"
-    [report] = [json.loads(line) for line in (run_dir / "reports.jsonl").read_text().splitlines()]
+    [report] = read_reports(run_dir)
     assert report["event_type"] == "BACKTESTER_ARCHIVE_UNAVAILABLE"
+    assert sorted(p.name for p in (run_dir / "tables").iterdir()) == ["reports.parquet"]
 
 
 def test_a_crash_after_publishing_can_be_retried(result, tmp_path: Path, monkeypatch) -> None:
     """A crash after the reports reached the topic but before the status file: no run
     directory; writing the run again completes it, with each report on the topic once."""
-    real_write = output._write
-
-    def fail_on_status(path: Path, text: str) -> None:
-        if path.name == "status.json":
-            raise OSError("killed")
-        real_write(path, text)
-
-    monkeypatch.setattr(output, "_write", fail_on_status)
+    real_write = crash_before_status(monkeypatch)
     with pytest.raises(OSError, match="killed"):
         write_run(result, tmp_path)
     assert not (tmp_path / result.replay_run_id).exists()

@@ -94,7 +94,8 @@ def test_max_drawdown_its_percentage_and_duration() -> None:
     assert stats.max_drawdown == m("12")
     assert stats.max_drawdown_pct == Decimal("14.2857")
     assert (stats.max_drawdown_duration_ms, stats.max_drawdown_recovered) == (97_000, False)
-    assert stats.sharpe is None and stats.sortino is None  # no samples: n/a, not 0
+    assert stats.sharpe is None
+    assert stats.sortino is None
 
 
 def test_a_drawdown_that_recovers_ends_when_the_peak_is_regained() -> None:
@@ -144,10 +145,17 @@ def test_sharpe_and_sortino_on_daily_pnl_changes() -> None:
 def test_too_few_samples_or_a_flat_curve_give_no_sharpe() -> None:
     ledger, sampling = alternating(29)  # 29 changes: below the minimum of 30
     stats = stats_of(ledger.events, window=(0, 29 * DAY), sampling=sampling, end_marks=sampling.marks[-1])
-    assert stats.sharpe is None and stats.sortino is None
+    assert stats.sharpe is None
+    assert stats.sortino is None
+    # 40 intervals, but the P&L moves in one: the ratio would be the same whatever it made
+    once = Sampling("1d", DAY, [k * DAY for k in range(40)], [{"A": m("0.5")}] * 20 + [{"A": m("0.6")}] * 20)
+    stats = stats_of(ledger.events, window=(0, 40 * DAY), sampling=once, end_marks={"A": m("0.6")})
+    assert (stats.samples, stats.samples_moved) == (40, 1)
+    assert stats.sharpe is None
     flat = Sampling("1d", DAY, [k * DAY for k in range(40)], [{"A": m("0.5")}] * 40)
     stats = stats_of(ledger.events, window=(0, 40 * DAY), sampling=flat, end_marks={"A": m("0.5")})
-    assert stats.sharpe is None and stats.sortino is None
+    assert stats.sharpe is None
+    assert stats.sortino is None
     assert stats.as_dict()["sharpe"] is None
 
 
@@ -173,7 +181,20 @@ def test_every_figure_is_written_as_an_exact_string() -> None:
         six_trades().events, window=WINDOW, sampling=NO_SAMPLES, equity=EQUITY, end_marks={"A": m("0.40")}
     )
     out = stats.as_dict()
-    assert (
-        out["pnl_pusd"] == "-1" and out["average_win_pusd"] == "6.25" and out["max_drawdown_pct"] == "14.2857"
+    assert out["pnl_pusd"] == "-1"
+    assert out["average_win_pusd"] == "6.25"
+    assert out["max_drawdown_pct"] == "14.2857"
+    assert out["profit_factor"] == "1.1364"
+    assert out["sharpe"] is None
+    assert out["round_trips"] == 3
+
+
+def test_points_at_one_time_keep_their_order() -> None:
+    """Two ledger events in one millisecond (a fill, then the merge it completes): the
+    curve goes 0, +3, -5 at t=1000 in that order, so the fall is 8 from the peak of 3 (in
+    P&L order it would be 5 from 0)."""
+    equity = [(1000, m("3")), (1000, m("-5"))]
+    stats = stats_of(
+        six_trades().events, window=WINDOW, sampling=NO_SAMPLES, equity=equity, end_marks={"A": m("0.40")}
     )
-    assert out["profit_factor"] == "1.1364" and out["sharpe"] is None and out["round_trips"] == 3
+    assert stats.max_drawdown == m("8")
