@@ -5,12 +5,15 @@ executes the template into ``<out>/.<replay_run_id>.partial/``, writes
 ``manifest.json`` last, and renames the folder to ``<out>/<replay_run_id>/``. A bundle
 holds:
 
-* ``notebook.ipynb``: the executed template (inputs and outputs; on failure, the error);
+* ``notebook.ipynb``: the executed template (inputs and outputs, each figure once as
+  Plotly JSON; on failure, the error);
 * ``notebook.html``: the same, as offline HTML with the input cells hidden
   (:mod:`backtester.evidence.notebook_html`), for a reviewer without Python;
-* ``report.html``: the self-contained report (:mod:`backtester.evidence.html`);
-* ``reports.jsonl``, ``summary.json``, ``comparison.jsonl``: the run's reports, as
-  :func:`backtester.runs.output.write_run` writes them;
+* ``report.html``: the report (:mod:`backtester.evidence.html`);
+* ``plotly.min.js``: plotly.js, once, which both HTML pages load by relative path (so
+  they open offline from the bundle's folder);
+* ``reports.jsonl.gz``, ``summary.json``, ``comparison.jsonl.gz`` and ``tables/*.parquet``:
+  the run's reports and tables, as :func:`backtester.runs.output.write_run` writes them;
 * ``manifest.json``: ``status`` (``complete`` or ``failed``) and the run's own status
   (``complete`` or ``aborted``), the sha256 of every other file, the content hash of
   the archive the run read (taken by the run from the same open archive as its feed,
@@ -26,8 +29,8 @@ looks complete: a report the template wrote before failing is renamed
 what does not match its manifest.
 
 **Identical reruns.** Two bundles of the same config, archive and clock have identical
-``reports.jsonl``, ``summary.json``, ``comparison.jsonl`` and ``report.html`` once the
-run id is normalised (the run id is in report ids and in the report's header) and the
+``reports.jsonl.gz`` and ``comparison.jsonl.gz`` (uncompressed), ``summary.json`` and
+``report.html`` once the run id is normalised (the run id is in report ids and in the report's header) and the
 aggregate's ``run_cost`` (its wall-clock duration and events/s). What differs: the run
 id, the ``run_cost``, ``manifest.json``'s ``started_at``/``finished_at`` and artifact
 hashes, and, in ``notebook.ipynb`` and ``notebook.html``, papermill's metadata (per-cell
@@ -57,17 +60,19 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from plotly.offline import get_plotlyjs
+
 from backtester.archive import Archive
 from backtester.archive.deadline import ARCHIVE_TIMEOUT_ENV, call_with_deadline
 from backtester.archive.deadline import archive_timeout_ms as archive_timeout
 from backtester.archive.store import default_archive_location
 from backtester.config import RunConfig, config_from_json, config_sha256, read_config_text, resolve_config
 from backtester.errors import ArchiveUnavailable, EvidenceError
-from backtester.evidence.html import write_report
+from backtester.evidence.html import PLOTLY_JS, write_report
 from backtester.evidence.kernels import local_kernel_manager
 from backtester.evidence.notebook_html import export_notebook_html
 from backtester.governance import ADMITTED_ENV, REGISTRY_ENV, Launch, govern
-from backtester.runs.output import run_files
+from backtester.runs.output import RUN_FILES, run_files
 from backtester.runs.replay import check_run_id, new_run_id
 from backtester.strategies.registry import default_registry
 
@@ -143,12 +148,15 @@ _LITERALS = (str, int, float, bool, type(None), list, dict)
 
 
 def write_artifacts(result: Any, out_dir: str | Path) -> Path:
-    """Write the run's reports and the HTML report into ``out_dir`` (a bundle's folder)."""
+    """Write the run's reports and tables, plotly.js (once, for both HTML pages) and the
+    HTML report into ``out_dir`` (a bundle's folder)."""
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    for name, text in run_files(result).items():
-        (folder / name).write_text(text, encoding="utf-8")
-    return write_report(result, folder / "report.html")
+    for name, data in run_files(result).items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    (folder / PLOTLY_JS).write_text(get_plotlyjs(), encoding="utf-8")
+    return write_report(result, folder / "report.html", plotly="file")
 
 
 def make_evidence(
@@ -339,9 +347,10 @@ def _sigterm_raises() -> Iterator[None]:
 
 
 REQUIRED = (
-    "notebook.ipynb", "notebook.html", "report.html", "reports.jsonl", "summary.json", "comparison.jsonl",
+    "notebook.ipynb", "notebook.html", "report.html", PLOTLY_JS, *RUN_FILES, "tables/reports.parquet",
 )  # fmt: skip
-"""What a complete bundle holds besides its manifest."""
+"""What a complete bundle holds besides its manifest (and the other tables of a run that
+did not abort)."""
 
 
 @dataclass(frozen=True)

@@ -8,14 +8,17 @@ same figure data.
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
-from collections.abc import Collection
-from datetime import UTC, datetime
+from collections.abc import Collection, Iterable
 from typing import Any
 
+import numpy as np
 import plotly.graph_objects as go
 
+from backtester.config.window import format_ms
 from backtester.evidence.attribution import attribute
+from backtester.runs.frames import stats_row
 from backtester.units import MICRO, format_micros
 
 __all__ = [
@@ -23,22 +26,22 @@ __all__ = [
     "busiest_market",
     "equity_figure",
     "fills_figure",
+    "fills_figures",
+    "drawdown_figure",
     "guard_votes_figure",
+    "metric_values",
+    "METRICS",
+    "market_question",
     "markets_traded",
     "skipped_ticks_figure",
     "sweep_figure",
     "sweep_table",
+    "varying_parameters",
 ]
 
 _LAYOUT = {"template": "plotly_white", "height": 420, "margin": {"l": 60, "r": 20, "t": 60, "b": 50}}
-
-
-def _t(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
-
-
-def _f(micros: int | None) -> float | None:
-    return None if micros is None else micros / MICRO
+_DATES = {"xaxis_type": "date"}
+"""Times are epoch milliseconds (see :func:`_times`): the axis must be told they are dates."""
 
 
 def _label(variant: Any) -> str:
@@ -56,6 +59,53 @@ def equity_figure(result: Any, variants: Collection[int] | None = None, *, live:
     the window ends long after the last trade, it is drawn just after the activity, with
     its real time in the hover text, so the trading is not squeezed into a sliver.
     """
+    series = _equity_series(result, variants, live=live)
+    end, shown_end = result.run.end_ms, _shown_end(result, series)
+    fig = go.Figure()
+    for name, points in series:
+        fig.add_trace(
+            go.Scatter(
+                x=_times(ts if ts != end else shown_end for ts, _ in points), y=_floats(v for _, v in points),
+                name=name, mode="lines", line_shape="hv",
+                hovertemplate=f"{_HOVER_TIME}<br>P&L %{{y:,.2f}} pUSD<extra>%{{fullData.name}}</extra>",
+                line={"dash": "dash"} if name.startswith("live") else {},
+            )
+        )  # fmt: skip
+    fig.update_layout(
+        title="P&L over time (realised + unrealised), each variant against the live outcome",
+        xaxis_title=_time_axis(result, shown_end != end), yaxis_title="P&L (pUSD)", **_LAYOUT, **_DATES,
+    )  # fmt: skip
+    return fig
+
+
+def drawdown_figure(result: Any, variants: Collection[int] | None = None, *, live: bool = True) -> go.Figure:
+    """How far each P&L curve stood below its running peak (the peak starting at 0): the
+    drawdown, in pUSD, on the same time axis as :func:`equity_figure`."""
+    series = _equity_series(result, variants, live=live)
+    end, shown_end = result.run.end_ms, _shown_end(result, series)
+    fig = go.Figure()
+    for name, points in series:
+        peak, falls = 0, []
+        for _, value in points:
+            peak = max(peak, value)
+            falls.append(value - peak)
+        fig.add_trace(
+            go.Scatter(
+                x=_times(ts if ts != end else shown_end for ts, _ in points), y=_floats(falls), name=name,
+                mode="lines", line_shape="hv", fill="tozeroy" if len(series) <= 3 else None,
+                hovertemplate=f"{_HOVER_TIME}<br>drawdown %{{y:,.2f}} pUSD<extra>%{{fullData.name}}</extra>",
+                line={"dash": "dash"} if name.startswith("live") else {},
+            )
+        )  # fmt: skip
+    fig.update_layout(
+        title="Drawdown: how far below its running peak each P&L stood",
+        xaxis_title=_time_axis(result, shown_end != end), yaxis_title="drawdown (pUSD)", **_LAYOUT, **_DATES,
+    )  # fmt: skip
+    return fig
+
+
+def _equity_series(result: Any, variants: Collection[int] | None, *, live: bool) -> list[tuple[str, list]]:
+    """(name, [(ts_ms, P&L micro-pUSD)]) of each chosen variant, and of the live bot."""
     series = [
         (_label(v), [(p.ts_ms, p.total) for p in v.trading.equity])
         for v in _chosen(result, variants)
@@ -63,31 +113,39 @@ def equity_figure(result: Any, variants: Collection[int] | None = None, *, live:
     ]
     if live and result.original is not None and len(result.original.equity) > 1:
         series.append(("live (original)", [(ts, r + u) for ts, r, u in result.original.equity]))
+    return series
+
+
+def _shown_end(result: Any, series: list[tuple[str, list]]) -> int:
+    """Where the window's end is drawn: the end itself, or just after the activity when
+    the window ends long after it (see :func:`equity_figure`)."""
     activity = [ts for _, points in series for ts, _ in points[:-1]]
     end = result.run.end_ms
-    shown_end = end
     if activity:
         first, last = min(activity), max(activity)
         if end - last > 10 * max(last - first, 60_000):
-            shown_end = last + max((last - first) // 20, 1_000)
-    fig = go.Figure()
-    for name, points in series:
-        xs = [_t(ts if ts != end else shown_end) for ts, _ in points]
-        hover = [f"{_t(ts).isoformat()}<br>P&L {v / MICRO:,.6f} pUSD" for ts, v in points]
-        fig.add_trace(
-            go.Scatter(
-                x=xs, y=[v / MICRO for _, v in points], name=name, mode="lines", line_shape="hv",
-                hovertext=hover, hoverinfo="text+name",
-                line={"dash": "dash"} if name.startswith("live") else {},
-            )
-        )  # fmt: skip
-    fig.update_layout(
-        title="P&L over time (realised + unrealised), each variant against the live outcome",
-        xaxis_title="time (UTC)" + ("; the last point is the window's end" if shown_end != end else ""),
-        yaxis_title="pUSD",
-        **_LAYOUT,
-    )
-    return fig
+            return last + max((last - first) // 20, 1_000)
+    return end
+
+
+def _time_axis(result: Any, moved_end: bool) -> str:
+    window = f"window {format_ms(result.run.start_ms)} to {format_ms(result.run.end_ms)}"
+    note = "; the last point is the window's end, drawn after the activity" if moved_end else ""
+    return f"time (UTC; {window}{note})"
+
+
+def _floats(values: Iterable[int | None]) -> np.ndarray:
+    """Micro-units as a float array, NaN for None (plotly writes an array compactly, as a
+    base64 typed array, where a list of numbers would be written digit by digit)."""
+    return np.fromiter((np.nan if v is None else v / MICRO for v in values), dtype=np.float64)
+
+
+def _times(values: Iterable[int]) -> np.ndarray:
+    """Epoch milliseconds as a float array: a date axis reads them as UTC times."""
+    return np.fromiter(values, dtype=np.float64)
+
+
+_HOVER_TIME = "%{x|%Y-%m-%d %H:%M:%S.%L} UTC"
 
 
 def markets_traded(result: Any) -> list[tuple[str, str]]:
@@ -98,7 +156,7 @@ def markets_traded(result: Any) -> list[tuple[str, str]]:
             counts[execution.order.market_id] += 1
     for fill in result.original.fills if result.original else ():
         counts[fill.market_id] += 0
-    return [(m, _question(result, m)) for m in sorted(counts, key=lambda m: (-counts[m], m))]
+    return [(m, market_question(result, m)) for m in sorted(counts, key=lambda m: (-counts[m], m))]
 
 
 def busiest_market(result: Any) -> str | None:
@@ -115,7 +173,10 @@ def fills_figure(
     every variant and of the live bot on them."""
     market_id = market_id or busiest_market(result)
     fig = go.Figure()
-    fig.update_layout(title="Fills on the book (best bid/ask of both tokens)", yaxis_title="price", **_LAYOUT)
+    fig.update_layout(
+        title="Fills on the book (best bid/ask of both tokens)", yaxis_title="price (pUSD per share)",
+        xaxis_title=_time_axis(result, moved_end=False), **_LAYOUT, **_DATES,
+    )  # fmt: skip
     if market_id is None:
         fig.add_annotation(
             text="no fills in this run", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper"
@@ -127,8 +188,9 @@ def fills_figure(
         for side, index, dash in (("bid", 1, "solid"), ("ask", 2, "dot")):
             fig.add_trace(
                 go.Scatter(
-                    x=[_t(t[0]) for t in tops], y=[_f(t[index]) for t in tops], name=f"{name} best {side}",
-                    mode="lines", line_shape="hv", line={"dash": dash, "width": 1},
+                    x=_times(t[0] for t in tops), y=_floats(t[index] for t in tops),
+                    name=f"{name} best {side}", mode="lines", line_shape="hv",
+                    line={"dash": dash, "width": 1},
                 )
             )  # fmt: skip
     names = {token: name for name, token in tokens}
@@ -137,10 +199,13 @@ def fills_figure(
         if fills:
             fig.add_trace(
                 go.Scatter(
-                    x=[_t(e.order.arrival_ms) for e in fills], y=[_f(e.price) for e in fills], mode="markers",
+                    x=_times(e.order.arrival_ms for e in fills), y=_floats(e.price for e in fills),
+                    mode="markers",
                     name=f"{_label(variant)} fills", marker={"symbol": "triangle-up", "size": 7},
-                    hovertext=[f"{names.get(e.order.asset_id, '?')} {e.order.side} {e.shares / MICRO:g} "
-                               f"@ {e.price / MICRO:g}" for e in fills],  # type: ignore[operator]
+                    customdata=[f"{names.get(e.order.asset_id, '?')} {e.order.side} {format_micros(e.shares)}"
+                                for e in fills],
+                    hovertemplate=f"{_HOVER_TIME}<br>%{{customdata}} @ %{{y}}"
+                    "<extra>%{fullData.name}</extra>",
                 )
             )  # fmt: skip
     shown = [
@@ -149,14 +214,25 @@ def fills_figure(
     if shown:
         fig.add_trace(
             go.Scatter(
-                x=[_t(f.ts_ms) for f in shown], y=[_f(f.price) for f in shown], mode="markers",
+                x=_times(f.ts_ms for f in shown), y=_floats(f.price for f in shown), mode="markers",
                 name="live fills", marker={"symbol": "x", "size": 7},
-                hovertext=[f"{names.get(f.asset_id, '?')} {f.side} {f.shares / MICRO:g} @ {f.price / MICRO:g}"
-                           for f in shown],
+                customdata=[f"{names.get(f.asset_id, '?')} {f.side} {format_micros(f.shares)}"
+                            for f in shown],
+                hovertemplate=f"{_HOVER_TIME}<br>%{{customdata}} @ %{{y}}<extra>live</extra>",
             )
         )  # fmt: skip
-    fig.update_layout(title=f"Fills on the book of {_question(result, market_id)}")
+    fig.update_layout(title=f"Fills on the book of {market_question(result, market_id)}")
     return fig
+
+
+MAX_FILL_CHARTS = 6
+"""At most this many markets get a fills chart in the HTML report (the busiest first)."""
+
+
+def fills_figures(result: Any, limit: int = MAX_FILL_CHARTS) -> list[tuple[str, go.Figure]]:
+    """A fills chart (:func:`fills_figure`) for each market with fills, the busiest first,
+    at most ``limit``: (market id, figure)."""
+    return [(market, fills_figure(result, market)) for market, _ in markets_traded(result)[:limit]]
 
 
 def _tokens(result: Any, market_id: str) -> list[tuple[str, str]]:
@@ -170,7 +246,8 @@ def _info(result: Any, market_id: str) -> Any:
     return result.market_infos.get(market_id)
 
 
-def _question(result: Any, market_id: str) -> str:
+def market_question(result: Any, market_id: str) -> str:
+    """The market's question (shortened to 70 characters), or the start of its id."""
     info = _info(result, market_id)
     question = getattr(info, "question", None) or market_id[:12]
     return question if len(question) <= 70 else question[:67] + "..."
@@ -195,7 +272,7 @@ def attribution_figure(result: Any, variants: Collection[int] | None = None) -> 
 def sweep_table(result: Any, variants: Collection[int] | None = None) -> list[dict[str, Any]]:
     """One row per variant, ranked by P&L (best first; ties by variant id): the varying
     parameters, fills, volume, fees, realised, unrealised, P&L and the live delta."""
-    varying = _varying(result)
+    varying = varying_parameters(result)
     rows = []
     for variant in _chosen(result, variants):
         summary = variant.summary()
@@ -221,7 +298,8 @@ def sweep_table(result: Any, variants: Collection[int] | None = None) -> list[di
     return rows
 
 
-def _varying(result: Any) -> list[str]:
+def varying_parameters(result: Any) -> list[str]:
+    """The parameters whose values differ across the variants, in the params' order."""
     values: dict[str, set[str]] = defaultdict(set)
     for variant in result.variants:
         for key, value in variant.params.items():
@@ -229,33 +307,107 @@ def _varying(result: Any) -> list[str]:
     return [key for key in result.variants[0].params if len(values[key]) > 1] if result.variants else []
 
 
-def sweep_figure(result: Any, variants: Collection[int] | None = None) -> go.Figure:
-    """Parallel coordinates over the variants: each varying parameter, then P&L, fills
-    and fees, coloured by P&L."""
-    varying = _varying(result)
+METRICS = {
+    "pnl_pusd": "P&L (pUSD)", "return_on_exposure_pct": "return on peak exposure (%)",
+    "max_drawdown_pusd": "max drawdown (pUSD)", "max_drawdown_pct": "max drawdown (% of peak equity)",
+    "sharpe": "Sharpe (annualised)", "sortino": "Sortino (annualised)", "win_rate_pct": "win rate (%)",
+    "profit_factor": "profit factor", "round_trips": "round trips", "fills": "fills",
+    "volume_pusd": "volume (pUSD)", "slippage_bps": "slippage (bps of volume)",
+}  # fmt: skip
+"""What the sweep figure can show (a column of ``result.stats``), and its axis label."""
+
+
+def metric_values(result: Any, metric: str, variants: Collection[int] | None = None) -> list[float | None]:
+    """Each chosen variant's ``metric`` (a :data:`METRICS` key) as a float (None: n/a)."""
+    if metric not in METRICS:
+        msg = f"unknown metric {metric!r}; one of {', '.join(METRICS)}"
+        raise ValueError(msg)
+    out = []
+    for variant in _chosen(result, variants):
+        value = stats_row(variant.stats).get(metric) if variant.stats is not None else None
+        out.append(None if value is None or math.isnan(value) else float(value))
+    return out
+
+
+def sweep_figure(
+    result: Any, variants: Collection[int] | None = None, *, metric: str = "pnl_pusd"
+) -> go.Figure:
+    """``metric`` over the parameters that vary: a heatmap when two vary, a line when one
+    does, parallel coordinates beyond two (one line per variant, coloured by the metric),
+    a bar per variant when none does."""
+    varying = varying_parameters(result)
     chosen = _chosen(result, variants)
-    pnl = [v.pnl / MICRO for v in chosen]
+    values = metric_values(result, metric, variants)
+    label = METRICS[metric]
+    if len(varying) == 2:
+        fig = _heatmap(chosen, values, varying, label)
+    elif len(varying) == 1:
+        key = varying[0]
+        pairs = sorted(zip((_sortable(v.params.get(key)) for v in chosen), values, strict=True))
+        fig = go.Figure(
+            go.Scatter(
+                x=[p[0][1] for p in pairs], y=[p[1] for p in pairs], mode="lines+markers",
+                hovertemplate=f"{key} %{{x}}<br>{label} %{{y:,.2f}}<extra></extra>",
+            )
+        )  # fmt: skip
+        fig.update_layout(xaxis_title=key, yaxis_title=label, xaxis_type="category")
+    elif varying:
+        fig = _parcoords(chosen, values, varying, label)
+    else:
+        fig = go.Figure(go.Bar(x=[_label(v) for v in chosen], y=values))
+        fig.update_layout(yaxis_title=label)
+    fig.update_layout(title=f"Sweep: {label} by parameter", **_LAYOUT)
+    return fig
+
+
+def _sortable(value: Any) -> tuple[tuple[int, float | str], str]:
+    """A parameter value's sort key (numbers by value, then text) and its label."""
+    try:
+        return (0, float(value)), str(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return (1, str(value)), str(value)
+
+
+def _heatmap(chosen: list[Any], values: list[float | None], varying: list[str], label: str) -> go.Figure:
+    across, down = varying
+    xs = sorted({_sortable(v.params.get(across)) for v in chosen})
+    ys = sorted({_sortable(v.params.get(down)) for v in chosen})
+    grid: list[list[float | None]] = [[None] * len(xs) for _ in ys]
+    names: list[list[str]] = [[""] * len(xs) for _ in ys]
+    for variant, value in zip(chosen, values, strict=True):
+        row, col = (
+            ys.index(_sortable(variant.params.get(down))),
+            xs.index(_sortable(variant.params.get(across))),
+        )
+        grid[row][col], names[row][col] = value, _label(variant)
+    fig = go.Figure(
+        go.Heatmap(
+            x=[x[1] for x in xs], y=[y[1] for y in ys], z=grid, customdata=names, colorscale="RdYlGn",
+            zmid=0 if any(v is not None and v < 0 for v in values) else None, texttemplate="%{z:,.2f}",
+            colorbar={"title": {"text": label}},
+            hovertemplate=f"%{{customdata}}<br>{across} %{{x}}, {down} %{{y}}<br>{label} %{{z:,.2f}}"
+            "<extra></extra>",
+        )
+    )  # fmt: skip
+    fig.update_layout(xaxis_title=across, yaxis_title=down, xaxis_type="category", yaxis_type="category")
+    return fig
+
+
+def _parcoords(chosen: list[Any], values: list[float | None], varying: list[str], label: str) -> go.Figure:
     dims = []
     for key in varying:
-        raw = [v.params.get(key) for v in chosen]
-        try:
-            dims.append({"label": key, "values": [float(x) for x in raw]})  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            labels = sorted({str(x) for x in raw})
-            dims.append({"label": key, "values": [labels.index(str(x)) for x in raw],
+        keys = [_sortable(v.params.get(key)) for v in chosen]
+        if all(k[0][0] == 0 for k in keys):
+            dims.append({"label": key, "values": [k[0][1] for k in keys]})
+        else:
+            labels = sorted({k[1] for k in keys})
+            dims.append({"label": key, "values": [labels.index(k[1]) for k in keys],
                          "tickvals": list(range(len(labels))), "ticktext": labels})  # fmt: skip
-    dims += [
-        {"label": "P&L (pUSD)", "values": pnl},
-        {"label": "fills", "values": [len(v.fills) for v in chosen]},
-        {
-            "label": "fees (pUSD)",
-            "values": [v.ledger.fees / MICRO if v.trading else 0 for v in chosen],
-        },
-    ]
+    shown = [v if v is not None else float("nan") for v in values]
+    dims.append({"label": label, "values": shown})
     fig = go.Figure(
-        go.Parcoords(line={"color": pnl, "colorscale": "RdYlGn", "showscale": True}, dimensions=dims)
+        go.Parcoords(line={"color": shown, "colorscale": "RdYlGn", "showscale": True}, dimensions=dims)
     )
-    fig.update_layout(title="Sweep: parameters against P&L, fills and fees (one line per variant)", **_LAYOUT)
     fig.update_layout(margin={"l": 60, "r": 40, "t": 100, "b": 40})
     return fig
 
@@ -280,10 +432,13 @@ def skipped_ticks_figure(result: Any) -> go.Figure:
     for reason, reports in sorted(by_reason.items()):
         fig.add_trace(
             go.Scatter(
-                x=[_t(r["tick_ts_ms"]) for r in reports], y=[r["group"][:12] for r in reports],
+                x=_times(r["tick_ts_ms"] for r in reports), y=[r["group"][:12] for r in reports],
                 mode="markers", name=reason, hovertext=[r["reason"] for r in reports],
             )
         )  # fmt: skip
+    fig.update_layout(
+        xaxis_title=_time_axis(result, moved_end=False), yaxis_title="market group (its id's start)", **_DATES
+    )
     return fig
 
 

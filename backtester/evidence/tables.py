@@ -1,8 +1,10 @@
 """The report's tables as pandas DataFrames, for the notebooks.
 
-Every amount is the exact decimal string written from micro-pUSD (never a float). A run
-that aborted, or has nothing to show, gives an empty table with the same columns, so a
-template renders it instead of failing.
+Every amount is the exact decimal string written from micro-pUSD (never a float), but in
+:func:`stats_table`, which shows the statistics as the report does (pUSD to 2 decimals,
+bps as integers: :mod:`backtester.evidence.numbers`; the exact values are in
+``result.exact.stats``). A run that aborted, or has nothing to show, gives an empty
+table with the same columns, so a template renders it instead of failing.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from typing import Any
 import pandas as pd
 
 from backtester.evidence.attribution import Attribution
-from backtester.evidence.figures import sweep_table
+from backtester.evidence.figures import sweep_table, varying_parameters
+from backtester.evidence.numbers import bps, pct, pusd, ratio
 from backtester.evidence.overview import attribution_rows
 
-__all__ = ["attribution_table", "comparison_table", "ranked_table"]
+__all__ = ["attribution_table", "comparison_table", "ranked_table", "stats_table"]
 
 _COMPONENTS = [name for name, _ in Attribution(0, 0, 0, 0, 0, 0, {}).components()]
 _COMPARISON = ["live_decisions", "linked_decisions", "decided_same", "filled_same"]
@@ -53,3 +56,30 @@ def comparison_table(result: Any) -> pd.DataFrame:
             "variant_id"
         )
     return pd.DataFrame(rows).set_index("variant_id")
+
+
+def stats_table(result: Any) -> pd.DataFrame:
+    """Each variant's statistics (and the live bot's), ranked by P&L, formatted as the
+    report shows them; the parameters that vary only."""
+    varying = varying_parameters(result)
+    ranked = sorted((v for v in result.variants if v.stats is not None), key=lambda v: (-v.pnl, v.variant_id))
+    rows = [
+        {"variant": str(v.variant_id), **{k: v.params.get(k) for k in varying}, **_formatted(v.stats)}
+        for v in ranked
+    ]
+    if result.original is not None and result.original.stats is not None:
+        rows.append({"variant": "live", **dict.fromkeys(varying, ""), **_formatted(result.original.stats)})
+    if not rows:
+        return pd.DataFrame(columns=["variant", "pnl"]).set_index("variant")
+    return pd.DataFrame(rows).set_index("variant")
+
+
+def _formatted(s: Any) -> dict[str, str]:
+    return {
+        "pnl": pusd(s.pnl), "realised": pusd(s.realised), "unrealised": pusd(s.unrealised),
+        "return": pct(s.return_on_exposure_pct), "max_dd": pusd(s.max_drawdown),
+        "max_dd_%": pct(s.max_drawdown_pct),
+        "sharpe": ratio(s.sharpe), "win_rate": pct(s.win_rate_pct), "profit_factor": ratio(s.profit_factor),
+        "trips": str(s.round_trips), "fills": str(s.fills), "fees_bps": bps(s.fees_bps),
+        "slippage_bps": bps(s.slippage_bps),
+    }  # fmt: skip

@@ -27,14 +27,20 @@ from backtester.evidence import bundle as bundle_module
 from backtester.evidence import check_parameters, make_evidence, verify
 from backtester.evidence.bundle import TEMPLATES
 from backtester.evidence.kernels import local_kernel_manager
+from backtester.runs.tables import TABLES as TABLE_NAMES
 from backtester.sample import SAMPLE_ARCHIVE
-from tests.factories import normalised
+from tests.factories import file_text, normalised
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 CONFIG = "data/sample-fair-value.json"  # two variants over the Caio window: quick
 NOTEBOOKS = ("notebook.ipynb", "notebook.html")
-NORMALISED = ("reports.jsonl", "summary.json", "comparison.jsonl", "report.html")
+NORMALISED = ("reports.jsonl.gz", "summary.json", "comparison.jsonl.gz", "report.html")
+TABLES = tuple(f"tables/{name}.parquet" for name in TABLE_NAMES)
+ARTIFACTS = (*NOTEBOOKS, *NORMALISED, *TABLES, "plotly.min.js")
+REPORT_FIGURES = {"sweep", "equity", "drawdown", "fills-1", "fills-2", "fills-3", "attribution", "votes"}
+"""The report's figures over the two-variant sample: a fills chart for each of the three markets
+with fills; no tick skipped, so no data-quality figure."""
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +54,8 @@ def test_bundle_is_complete_and_verifies(bundles) -> None:
     bundle = bundles[0]
     assert bundle.status == "complete"
     assert bundle.path.name == bundle.replay_run_id
-    assert sorted(p.name for p in bundle.path.iterdir()) == sorted(["manifest.json", *NOTEBOOKS, *NORMALISED])
+    files = sorted(str(p.relative_to(bundle.path)) for p in bundle.path.rglob("*") if p.is_file())
+    assert files == sorted(["manifest.json", *ARTIFACTS])
     assert verify(bundle.path) == []
     assert not list(bundle.path.parent.glob(".*.partial"))
 
@@ -60,7 +67,7 @@ def test_manifest(bundles) -> None:
     assert (manifest["status"], manifest["error"], manifest["replay_run_id"]) == (
         "complete", None, bundle.replay_run_id,
     )  # fmt: skip
-    assert set(manifest["artifacts"]) == {*NOTEBOOKS, *NORMALISED}
+    assert set(manifest["artifacts"]) == set(ARTIFACTS)
     assert re.fullmatch(r"[0-9a-f]{64}", manifest["archive"]["content_sha256"])
     assert re.fullmatch(r"[0-9a-f]{64}", manifest["config_sha256"])
     assert manifest["config"]["strategy"] == "fair_value_taker"
@@ -76,8 +83,8 @@ def test_manifest(bundles) -> None:
 
 def test_every_changed_byte_is_detected(bundles, tmp_path: Path) -> None:
     """One byte changed in any artifact, a file removed or one added: verify says which."""
-    for name in (*NOTEBOOKS, *NORMALISED):
-        copy = tmp_path / name
+    for name in ARTIFACTS:
+        copy = tmp_path / name.replace("/", "_")
         shutil.copytree(bundles[0].path, copy)
         target = copy / name
         data = bytearray(target.read_bytes())
@@ -98,23 +105,28 @@ def test_reruns_are_identical_but_for_ids(bundles) -> None:
     same bytes once the run id is normalised (see the bundle module for what differs)."""
     first, second = bundles
     assert first.replay_run_id != second.replay_run_id
-    for name in NORMALISED:
-        a = normalised((first.path / name).read_text(), first.replay_run_id)
-        b = normalised((second.path / name).read_text(), second.replay_run_id)
+    for name in (*NORMALISED, *TABLES):
+        a = normalised(file_text(first.path / name), first.replay_run_id)
+        b = normalised(file_text(second.path / name), second.replay_run_id)
         assert a == b, name
-    figures = re.findall(r'Plotly\.newPlot\(\s*"figure-(\w+)",\s*(\[.*?\]),\s*\{', a, flags=re.S)
-    assert {name for name, _ in figures} >= {"equity", "fills", "attribution", "sweep", "skipped", "votes"}
+    for name in ("reports.jsonl.gz", "comparison.jsonl.gz"):  # deterministic bytes: no name, mtime 0
+        assert (first.path / name).read_bytes()[4:10] == b"\x00\x00\x00\x00\x02\xff", name
+    report = normalised((first.path / "report.html").read_text(), first.replay_run_id)
+    figures = re.findall(r'Plotly\.newPlot\(\s*"figure-([\w-]+)",\s*(\[.*?\]),\s*\{', report, flags=re.S)
+    assert {name for name, _ in figures} == REPORT_FIGURES
 
 
-def test_report_is_self_contained(bundles) -> None:
-    """plotly.js once, inline; nothing loaded from the web; the spec's texts up front."""
+def test_report_loads_plotly_once_from_the_bundle(bundles) -> None:
+    """plotly.js once per bundle, in plotly.min.js, which the report loads by relative
+    path; nothing loaded from the web; the verdict, then the spec's texts."""
     html = (bundles[0].report).read_text()
-    plotly_js = get_plotlyjs()
-    assert html.count(plotly_js) == 1
-    rest = html.replace(plotly_js, "")
-    assert "<script src=" not in rest
-    assert not re.search(r"(src|href)=[\"']?https?://", rest)
-    assert rest.count("Plotly.newPlot(") == 6
+    assert (bundles[0].path / "plotly.min.js").read_text() == get_plotlyjs()
+    assert get_plotlyjs()[:2000] not in html
+    assert re.findall(r"<script[^>]* src=\"([^\"]+)\"", html) == ["plotly.min.js"]
+    assert not re.search(r"(src|href)=[\"']?https?://", html)
+    assert html.count("Plotly.newPlot(") == len(REPORT_FIGURES)
+    verdict, assumptions = html.index("Verdict"), html.index("Assumptions that qualify these figures")
+    assert verdict < assumptions < html.index("What this is")
     assert "Multiple parameter variants were tested over the same historical data." in html
     assert "The backtest finished. Results are available in the governance audit report." in html
     assert html.index("What this is") < html.index("figure-equity")
@@ -124,7 +136,10 @@ def test_executed_notebook_holds_the_run(bundles) -> None:
     nb = nbformat.read(bundles[0].path / "notebook.ipynb", as_version=4)
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "Results (pUSD, exact):" in text
+    assert "Verdict: best of 2 variant(s) by total P&L" in text
     assert bundles[0].replay_run_id in json.dumps(nb.cells[2].source)  # the injected parameters
+    assert "widgets" not in nb.metadata  # a template without widgets keeps no widget state
+    assert get_plotlyjs()[:2000] not in (bundles[0].path / "notebook.ipynb").read_text()  # plotly.js once
 
 
 def test_failing_template_gives_a_failed_bundle(tmp_path: Path) -> None:
@@ -217,23 +232,30 @@ def test_report_renders_in_headless_chromium(bundles, tmp_path: Path) -> None:
     in Debian's Chromium (installed by scripts/setup-tests.sh), offline."""
     dom = _rendered(bundles[0].report, tmp_path / "profile")
     assert '<div id="script-errors"></div>' in dom
-    for name in ("equity", "fills", "attribution", "sweep", "skipped", "votes"):
+    for name in REPORT_FIGURES:
         block = dom[dom.index(f'data-figure="{name}"') :]
         block = block[: block.index("</div></div>")] if "</div></div>" in block else block
         assert 'class="main-svg"' in block, name
 
 
 def test_notebook_html_is_offline_and_draws_its_figures(bundles, tmp_path: Path) -> None:
-    """nbconvert's export of the executed notebook: inputs hidden, nothing from a CDN,
-    and the template's six figures drawn (the renderer is set to keep an HTML output)."""
+    """nbconvert's export of the executed notebook: inputs hidden, nothing from a CDN, no
+    plotly.js of its own (it loads the bundle's plotly.min.js), and every figure the
+    notebook holds (once each, as Plotly JSON) drawn."""
     page = bundles[0].path / "notebook.html"
     text = page.read_text()
-    rest = text.replace(get_plotlyjs(), "")
-    assert not re.search(r"(src|href)=[\"']?https?://", rest)
+    assert get_plotlyjs()[:2000] not in text
+    assert re.findall(r"<script[^>]* src=\"([^\"]+)\"", text) == ["plotly.min.js"]
+    assert not re.search(r"(src|href)=[\"']?https?://", text)
     assert "evidence.check_parameters(globals())" not in text  # input cells hidden
     assert "Results (pUSD, exact):" in text
+    nb = nbformat.read(bundles[0].path / "notebook.ipynb", as_version=4)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "data" in o]
+    held = [o for o in outputs if "application/vnd.plotly.v1+json" in o["data"]]
+    assert len(held) == 6
+    assert not any("text/html" in o["data"] for o in held)  # each figure once in the notebook
     figures = _rendered(page, tmp_path / "profile").split('class="plotly-graph-div')[1:]
-    assert len(figures) == 6
+    assert len(figures) == len(held)
     assert all('class="main-svg"' in figure for figure in figures)
 
 
@@ -254,11 +276,12 @@ def test_verify_catches_a_rewritten_manifest(bundles, tmp_path: Path) -> None:
     """Tampering that also edits the manifest, where it can be caught: artifacts dropped
     from a complete bundle along with their entries, or an edited config."""
     emptied = _tampered(bundles, tmp_path, "emptied")
-    for name in (*NOTEBOOKS, *NORMALISED):
+    for name in ARTIFACTS:
         (emptied / name).unlink()
+    (emptied / "tables").rmdir()
     _edit_manifest(emptied, lambda m: m.update(artifacts={}))
     problems = verify(emptied)
-    expected = {f"{name}: missing from a complete bundle" for name in (*NOTEBOOKS, *NORMALISED)}
+    expected = {f"{name}: missing from a complete bundle" for name in bundle_module.REQUIRED}
     assert set(problems) == expected
 
     no_report = _tampered(bundles, tmp_path, "no-report")
@@ -323,7 +346,7 @@ def test_aborted_run_gives_a_complete_bundle_that_says_so(tmp_path: Path, monkey
     assert (manifest["status"], manifest["run_status"]) == ("complete", "aborted")
     assert manifest["archive"]["content_sha256"] is None  # the run read no archive
     html = report.read_text()
-    assert "<h2>Aborted</h2>" in html
+    assert "<h2>Verdict: aborted</h2>" in html
     assert f"no archive at {tmp_path / 'missing'}" in html
     assert "The backtest stopped before replaying the window" in html
     assert "Results include simulated trades" not in html
@@ -460,10 +483,12 @@ def test_verify_says_the_run_aborted(tmp_path: Path) -> None:
     runner = CliRunner()
     plain = runner.invoke(main, ["evidence", "verify", str(bundle.path)])
     assert plain.exit_code == 0
-    assert "verified (the run: aborted)" in plain.stdout
+    assert "match the manifest (the run: aborted)" in plain.stdout
+    assert plain.stdout.splitlines()[-1] == "verified"
     strict = runner.invoke(main, ["evidence", "verify", "--require-run-complete", str(bundle.path)])
     assert strict.exit_code == 2
     assert "the run did not complete: aborted" in strict.stderr
+    assert strict.stderr.splitlines()[-1] == f"NOT VERIFIED: 1 problem in {bundle.path}"
 
 
 def test_sigterm_seals_a_failed_bundle(tmp_path: Path) -> None:
