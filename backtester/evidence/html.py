@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from collections.abc import Iterable
 from importlib.metadata import version
 from pathlib import Path
@@ -55,7 +56,7 @@ th{background:#f4f4f4;text-align:left} td.n{text-align:right;font-variant-numeri
 .assume{background:#fff8e1;border:1px solid #e0a800;border-radius:4px;padding:.4em 1em;margin-top:.8em}
 .assume h3{margin:.3em 0;font-size:1em;color:#8a5a00} .good{color:#1a7f37} .bad{color:#b00020}
 dl.glossary dt{font-weight:bold;margin-top:.4em} dl.glossary dd{margin-left:1.5em}
-.multiples{display:grid;grid-template-columns:repeat(auto-fit,minmax(540px,1fr));gap:.5em}
+.multiples{display:grid;grid-template-columns:1fr;gap:.5em} td.t{white-space:nowrap}
 """
 
 _CATCH = """
@@ -209,9 +210,10 @@ def _verdict(result: Any, best: Any) -> str:
     else:
         outcome = "no live outcome to compare with in this window"
     n = len(result.variants)
+    chosen = f"Best of {n} variants by {e(RANKED_BY)}" if n > 1 else "The only variant"
     return (
         "<div class='verdict'><h2>Verdict</h2>"
-        f"<p class='lead'>Best of {n} variant(s) by {e(RANKED_BY)}: <b>{e(_label(best))}</b> "
+        f"<p class='lead'>{chosen}: <b>{e(_label(best))}</b> "
         f"({e(varying_text(result, best))}), P&amp;L {e(pusd(best.pnl))} pUSD; it {outcome}.</p>"
         f"{table}<p><b>Data quality:</b> {e(quality_line(result))}</p>"
         f"{_assumptions(result, best)}</div>"
@@ -294,7 +296,8 @@ def _constants(result: Any) -> str:
     if not constants:
         return ""
     text = ", ".join(f"{k} = {json.dumps(v)}" for k, v in constants.items())
-    return f"<p>The same for every variant: <span class='code'>{html.escape(text)}</span>.</p>"
+    lead = "The same for every variant" if len(result.variants) > 1 else "Its parameters"
+    return f"<p>{lead}: <span class='code'>{html.escape(text)}</span>.</p>"
 
 
 def _ranked(result: Any) -> str:
@@ -498,6 +501,9 @@ def _rows(rows: list[dict[str, Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+_TIME = re.compile(r"\d{4}-\d\d-\d\dT[\d:.]+Z")
+
+
 def _cell(value: Any) -> str:
     """A table cell: a number right-aligned; a (shown, exact) pair with the exact value as
     its hover text."""
@@ -505,6 +511,8 @@ def _cell(value: Any) -> str:
         shown, precise = value
         return f"<td class='n' title='{html.escape(precise)}'>{html.escape(shown)}</td>"
     text = "" if value is None else str(value)
+    if _TIME.fullmatch(text):
+        return f"<td class='t'>{html.escape(text)}</td>"
     digits = text.replace(".", "", 1).removeprefix("-")
     numeric = isinstance(value, int | float) or (bool(digits) and digits.isdigit())
     return f"<td class='n'>{html.escape(text)}</td>" if numeric else f"<td>{html.escape(text)}</td>"

@@ -90,8 +90,12 @@ def verdict(result: Any) -> str:
     best = best_variant(result)
     stats, live = best.stats, result.original.stats if result.original is not None else None
     lines = [
-        f"Verdict: best of {len(result.variants)} variant(s) by {RANKED_BY}: variant {best.variant_id} "
-        f"({varying_text(result, best)})",
+        (
+            f"Verdict: best of {len(result.variants)} variants by {RANKED_BY}: variant {best.variant_id} "
+            if len(result.variants) > 1
+            else f"Verdict: the only variant, variant {best.variant_id} "
+        )
+        + f"({varying_text(result, best)})",
         f"  P&L {pusd(stats.pnl)} pUSD (realised {pusd(stats.realised)}, unrealised "
         f"{pusd(stats.unrealised)}), max drawdown {pusd(stats.max_drawdown)} "
         f"({pct(stats.max_drawdown_pct)}), Sharpe {ratio(stats.sharpe)}, win rate {pct(stats.win_rate_pct)} "

@@ -136,7 +136,7 @@ def test_executed_notebook_holds_the_run(bundles) -> None:
     nb = nbformat.read(bundles[0].path / "notebook.ipynb", as_version=4)
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "Results (pUSD, exact):" in text
-    assert "Verdict: best of 2 variant(s) by total P&L" in text
+    assert "Verdict: best of 2 variants by total P&L" in text
     assert bundles[0].replay_run_id in json.dumps(nb.cells[2].source)  # the injected parameters
     assert "widgets" not in nb.metadata  # a template without widgets keeps no widget state
     assert get_plotlyjs()[:2000] not in (bundles[0].path / "notebook.ipynb").read_text()  # plotly.js once
