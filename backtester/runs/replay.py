@@ -386,13 +386,16 @@ def _replay(
     times = [ts for ts, _, _ in original.states]
     interval, interval_ms = sample_interval(span[1] - span[0])
     grid = sample_times(*span, interval_ms)
-    at = sorted({*times, *grid})
+    held = times or any(v.trading is not None and v.trading.ledger.events for v in variants)
+    at = sorted({*times, *grid}) if held else []  # no ledger held anything: no marks to take
     # The archive's books once more, for what the variants' pass does not sample: marks at
     # the live bot's ledger events and at the statistics' sample times, and the traded
     # tokens' tops (none to take: no pass).
     tape = replay_books(feed, at=at, watch=watch) if at or watch else Tape()
     mark_states(original, [tape.mark_at(at, ts) for ts in times], (run.end_ms, original.unrealised))
-    sampling = Sampling(interval, interval_ms, grid, [tape.mark_at(at, ts) for ts in grid])
+    sampling = Sampling(
+        interval, interval_ms, grid, [tape.mark_at(at, ts) for ts in grid] if at else [{}] * len(grid)
+    )
     result = ReplayResult(
         run_id, "complete", run, markets, variants, notices, original=original, execution=execution,
         tops=tape.tops, market_infos={cid: history[-1][1] for cid, history in sorted(feed.markets.items())},
