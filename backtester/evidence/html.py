@@ -236,7 +236,7 @@ def _drawdown(stats: Any) -> str:
 def _sharpe(stats: Any) -> str:
     if stats.sharpe is not None:
         return f"{ratio(stats.sharpe)} (Sortino {ratio(stats.sortino)})"
-    return f"n/a: the P&L moved in {stats.samples_moved} of {max(stats.samples - 1, 0)} intervals (30 needed)"
+    return f"n/a: {stats.why_no_sharpe}"
 
 
 def _win_rate(stats: Any) -> str:

@@ -72,9 +72,7 @@ def assumptions(result: Any, best: Any) -> list[str]:
             "off): right after a live fill the replay sees the book without the liquidity the bot took."
         )
     if best.stats is not None and best.stats.sharpe is None:
-        lines.append(
-            "Sharpe and Sortino are n/a: too few intervals in which the P&L moved to estimate a volatility."
-        )
+        lines.append(f"Sharpe and Sortino are n/a: {best.stats.why_no_sharpe}.")
     lines += [
         f"{notice.code.value}: {notice.detail}"
         for notice in (*run.notices, *result.notices)

@@ -16,13 +16,16 @@ states them:
   **Max drawdown** = the largest fall of the curve from a running peak (the peak starts at
   0), in pUSD; in % of peak equity, where equity = peak gross exposure + P&L (the capital
   deployed and what it made): the largest (peak equity - equity) / peak equity.
-  **Its duration**: from the peak before that fall to the first time the curve is back at
-  the peak, or to the window's end when it never is (``max_drawdown_recovered``).
-* **Sharpe and Sortino** on the P&L sampled every ``sample_interval`` from the first to the
-  last market event of the window (:func:`sample_interval` picks the interval): with
-  ``d`` the P&L change over each interval, Sharpe = mean(d) / stdev(d) x sqrt(periods per
-  year), Sortino = mean(d) / sqrt(mean(min(d, 0)^2)) x sqrt(periods per year); a year is
-  365 days (Polymarket trades every day). Scale-free: the same as on returns of a constant
+  **Its duration**: from the last time the curve stood at the peak before that fall to
+  the first time it is back there, or to the window's end when it never is
+  (``max_drawdown_recovered``).
+* **Sharpe and Sortino** on the P&L sampled every ``sample_interval``
+  (:func:`sample_interval` picks it) from the first market event of the window to the
+  last market or ledger event (a settlement may come after the last book; the last,
+  partial interval is left out): with ``d`` the P&L change over each interval,
+  Sharpe = mean(d) / stdev(d) x sqrt(periods per year),
+  Sortino = mean(d) / sqrt(mean(min(d, 0)^2)) x sqrt(periods per year); a year is 365
+  days (Polymarket trades every day). Scale-free: the same as on returns of a constant
   capital. ``None`` ("n/a") with fewer than :data:`MIN_SAMPLES` intervals in which the
   P&L moved (``samples_moved``: a volatility is not estimated from a handful of moves, and
   a curve that moved once gives the same ratio whatever it made), or when the
@@ -44,7 +47,7 @@ states them:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from itertools import pairwise
@@ -119,6 +122,18 @@ class RoundTrip:
     proceeds: int
     pnl: int
 
+    @property
+    def why_no_sharpe(self) -> str | None:
+        """Why Sharpe is n/a, in words (None when it is a number)."""
+        if self.sharpe is not None:
+            return None
+        if not self.samples:
+            return "the P&L is not sampled here"
+        if self.samples_moved < MIN_SAMPLES:
+            intervals = self.samples - 1
+            return f"the P&L moved in {self.samples_moved} of {intervals} intervals ({MIN_SAMPLES} needed)"
+        return "the P&L changed by the same amount in every interval"
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind, "market_id": self.market_id, "assets": list(self.assets),
@@ -149,7 +164,8 @@ class Stats:
     sample_interval: str
     samples: int
     samples_moved: int
-    annualisation: Decimal
+    annualisation: Decimal | None
+    """sqrt(intervals per year); None where nothing is sampled (a market's figures)."""
     sharpe: Decimal | None
     sortino: Decimal | None
     round_trips: int
@@ -166,6 +182,18 @@ class Stats:
     slippage_bps: Decimal | None
     curve: tuple[tuple[int, int], ...] = field(default=(), repr=False, compare=False)
     """The P&L curve the drawdown is taken on: (ts_ms, P&L)."""
+
+    @property
+    def why_no_sharpe(self) -> str | None:
+        """Why Sharpe is n/a, in words (None when it is a number)."""
+        if self.sharpe is not None:
+            return None
+        if not self.samples:
+            return "the P&L is not sampled here"
+        if self.samples_moved < MIN_SAMPLES:
+            intervals = self.samples - 1
+            return f"the P&L moved in {self.samples_moved} of {intervals} intervals ({MIN_SAMPLES} needed)"
+        return "the P&L changed by the same amount in every interval"
 
     def as_dict(self) -> dict[str, Any]:
         """Exact decimal strings (amounts to the micro-pUSD), integers for counts and
@@ -244,6 +272,7 @@ def stats_of(
     end_marks: Mapping[str, int] | None = None,
     executions: Iterable[Any] | None = None,
     market_of_asset: Mapping[str, str] | None = None,
+    tokens: Collection[str] | None = None,
 ) -> Stats:
     """The statistics of a ledger's ``events`` over ``window`` (see the module docstring).
 
@@ -251,9 +280,13 @@ def stats_of(
     run's equity points; the curve takes them with the P&L at the sample times).
     ``end_marks``: the marks at the window's end (the unrealised P&L). ``executions``:
     the venue's executions (fills and slippage; None: unknown, as for the live bot, whose
-    fills are then the buys and sells among the events).
+    fills are then the buys and sells among the events). ``tokens``: only these tokens'
+    part (a market's: see :func:`market_stats`): their holdings, and the P&L, fees,
+    volume and round trips of the events whose first token is one of them.
     """
     start, end = window
+    mine = None if tokens is None else frozenset(tokens)
+    owned = [e for e in events if mine is None or (e.assets and e.assets[0] in mine)]
     realised = 0
     volume = fees = 0
     held: dict[str, tuple[int, int]] = {}
@@ -268,11 +301,13 @@ def stats_of(
         while s < len(times) and times[s] < event.ts_ms:
             sampled.append((times[s], realised + _value(held, marks[s])))
             s += 1
-        realised += event.realised
-        fees += event.fee
-        volume += event.notional
+        if mine is None or (event.assets and event.assets[0] in mine):
+            realised += event.realised
+            fees += event.fee
+            volume += event.notional
         for asset, shares, basis in event.holdings:
-            held[asset] = (shares, basis)
+            if mine is None or asset in mine:
+                held[asset] = (shares, basis)
         holding = any(shares for shares, _ in held.values())
         if opened_at is None and holding:
             opened_at = event.ts_ms
@@ -289,11 +324,11 @@ def stats_of(
     pnl = realised + unrealised
     curve = _curve(events, equity, sampled, (end, pnl))
     drawdown = _drawdown(curve, peak_exposure, end)
-    trips = round_trips(events, market_of_asset)
+    trips = round_trips(owned, market_of_asset)
     won = [t.pnl for t in trips if t.pnl > 0]
     lost = [t.pnl for t in trips if t.pnl < 0]
     sharpe, sortino, factor, moved = _risk_ratios([p for _, p in sampled], sampling.interval_ms)
-    fills, slippage = _fills(events, executions)
+    fills, slippage = _fills(owned, executions)
     return Stats(
         pnl=pnl, realised=realised, unrealised=unrealised, volume=volume, fees=fees, fills=fills,
         peak_exposure=peak_exposure, return_on_exposure_pct=_ratio(pnl, peak_exposure, 100),
@@ -329,26 +364,25 @@ def _curve(
 
 def _drawdown(curve: Sequence[tuple[int, int]], capital: int, end: int) -> dict[str, Any]:
     """The max drawdown of ``curve`` in pUSD and in % of peak equity (``capital`` + the
-    P&L's running peak), and the duration of the largest one (to recovery, or to
+    P&L's running peak), and the duration of the largest one: from the last time the
+    curve stood at its peak before the fall to the first time it is back there (or
     ``end``)."""
     peak, peak_ts = 0, curve[0][0] if curve else end
     worst = worst_peak = worst_peak_ts = 0
+    trough = -1
     worst_pct: Decimal | None = None
-    for ts, pnl in curve:
-        if pnl > peak:
+    for i, (ts, pnl) in enumerate(curve):
+        if pnl >= peak:
             peak, peak_ts = pnl, ts
         fall = peak - pnl
         if fall > worst:
-            worst, worst_peak, worst_peak_ts = fall, peak, peak_ts
+            worst, worst_peak, worst_peak_ts, trough = fall, peak, peak_ts, i
         if capital + peak > 0:
             pct = _ratio(fall, capital + peak, 100)
             if pct is not None and (worst_pct is None or pct > worst_pct):
                 worst_pct = pct
     recovered_at = None
     if worst:
-        trough = next(
-            i for i, (ts, pnl) in enumerate(curve) if ts >= worst_peak_ts and worst_peak - pnl == worst
-        )
         recovered_at = next((ts for ts, pnl in curve[trough + 1 :] if pnl >= worst_peak), None)
     duration = 0 if not worst else (recovered_at if recovered_at is not None else end) - worst_peak_ts
     return {
@@ -359,9 +393,13 @@ def _drawdown(curve: Sequence[tuple[int, int]], capital: int, end: int) -> dict[
     }
 
 
-def _risk_ratios(pnl: Sequence[int], interval_ms: int) -> tuple[Decimal | None, Decimal | None, Decimal, int]:
+def _risk_ratios(
+    pnl: Sequence[int], interval_ms: int
+) -> tuple[Decimal | None, Decimal | None, Decimal | None, int]:
     """Sharpe and Sortino of the changes of ``pnl`` (sampled every ``interval_ms``), the
     annualisation factor sqrt(periods per year), and the number of intervals it moved in."""
+    if not pnl:
+        return None, None, None, 0
     factor = _CONTEXT.sqrt(Decimal(YEAR_MS) / interval_ms)
     shown = factor.quantize(Decimal(1).scaleb(-PLACES), rounding=ROUND_HALF_EVEN, context=_CONTEXT)
     changes = [b - a for a, b in pairwise(pnl)]
@@ -404,36 +442,47 @@ def market_stats(
     market_of_asset: Mapping[str, str],
     executions: Iterable[Any] | None = None,
 ) -> dict[str, Stats]:
-    """The statistics of each market's part of the ledger (its tokens' events: an event
-    belongs to the market of its first token, as its report does), by market id.
+    """The statistics of each market's part of the ledger, by market id: its tokens'
+    holdings (a conversion takes the Nos of several markets and gives Yes tokens of
+    others: each market sees its own tokens come and go), and the P&L, fees, volume and
+    round trips of the events that belong to it (an event belongs to the market of its
+    first token, as its report does: a conversion's P&L to its first No's market). The
+    markets' P&L add up to the ledger's.
 
-    The P&L curve of a market is the one of its events alone (no sample times: the marks
-    of every market at every sample would be needed): Sharpe and Sortino are "n/a" here,
-    and the drawdown is taken on the realised P&L after each of its events and the P&L at
-    the window's end."""
-    by_market: dict[str, list[LedgerEvent]] = {}
+    A market's P&L curve is its realised P&L after each of its events and its P&L at the
+    window's end (no sample times: the marks of every market at every sample would be
+    needed), so Sharpe and Sortino are "n/a" here."""
+    tokens: dict[str, set[str]] = {}
+    touched: dict[str, list[LedgerEvent]] = {}
     for event in events:
-        market = market_of_asset.get(event.assets[0]) if event.assets else None
-        if market is not None:
-            by_market.setdefault(market, []).append(event)
+        for market in dict.fromkeys(
+            market_of_asset.get(a) for a in (*event.assets, *(h[0] for h in event.holdings))
+        ):
+            if market is not None:
+                touched.setdefault(market, []).append(event)
+    for asset, market in market_of_asset.items():
+        tokens.setdefault(market, set()).add(asset)
     fills_of: dict[str, list[Any]] = {}
     for execution in executions or ():
         fills_of.setdefault(execution.order.market_id, []).append(execution)
     none = Sampling("n/a", INTERVALS[0][1], (), ())
     out = {}
-    for market, own in sorted(by_market.items()):
+    for market, own in sorted(touched.items()):
+        mine = frozenset(tokens[market])
         out[market] = stats_of(
             own, window=window, sampling=none, end_marks=end_marks, market_of_asset=market_of_asset,
             executions=fills_of.get(market, []) if executions is not None else None,
-            equity=_own_equity(own),
+            equity=_own_equity(own, mine), tokens=mine,
         )  # fmt: skip
     return out
 
 
-def _own_equity(events: Sequence[LedgerEvent]) -> list[tuple[int, int]]:
-    """The realised P&L after each of ``events`` (a market's own curve, unmarked)."""
+def _own_equity(events: Sequence[LedgerEvent], tokens: frozenset[str]) -> list[tuple[int, int]]:
+    """The realised P&L of ``tokens``' market after each of ``events`` (its own curve,
+    unmarked)."""
     total, out = 0, []
     for event in events:
-        total += event.realised
+        if event.assets and event.assets[0] in tokens:
+            total += event.realised
         out.append((event.ts_ms, total))
     return out

@@ -52,8 +52,32 @@ def _time(ms: Sequence[int]) -> pd.Series:
     return pd.to_datetime(pd.Series(ms, dtype="int64"), unit="ms", utc=True)
 
 
+TIMES = {
+    "decided": "decided_ms",
+    "arrival": "arrival_ms",
+    "ts": "ts_ms",
+    "entry": "entry_ts_ms",
+    "exit": "exit_ts_ms",
+}
+"""The UTC time columns a frame gets, each from its epoch-ms column (placed before it)."""
+
+
+def frame_of(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """``rows`` as a DataFrame, with a UTC time column before each epoch-ms one."""
+    frame = pd.DataFrame(list(rows))
+    for name, ms in TIMES.items():
+        if ms in frame.columns:
+            frame.insert(frame.columns.get_loc(ms), name, _time(frame[ms]))
+    return frame
+
+
 def fills_frame(variants: Sequence[Any], *, exact: bool = False) -> pd.DataFrame:
     """One row per order the venue handled (filled, partly filled or refused)."""
+    return frame_of(fills_rows(variants, exact=exact))
+
+
+def fills_rows(variants: Sequence[Any], *, exact: bool = False) -> list[dict[str, Any]]:
+    """The rows of :func:`fills_frame`."""
     dec = _money(exact)
     rows = []
     for variant in variants:
@@ -68,20 +92,22 @@ def fills_frame(variants: Sequence[Any], *, exact: bool = False) -> pd.DataFrame
                     "side": o.side, "status": e.status, "order_shares": dec(o.shares),
                     "shares": dec(e.shares),
                     "price": dec(e.price), "cost_pusd": dec(e.cost), "fee_pusd": dec(e.fee),
-                    "fee_asset": e.fee_asset, "slippage_bps": e.slippage_bps, "reason": e.reason,
+                    "fee_asset": e.fee_asset, "slippage_bps": _number(e.slippage_bps, exact),
+                    "reason": e.reason,
                 }
             )  # fmt: skip
-    frame = pd.DataFrame(rows)
-    if not frame.empty:
-        frame.insert(3, "decided", _time(frame["decided_ms"]))
-        frame.insert(5, "arrival", _time(frame["arrival_ms"]))
-    return frame
+    return rows
 
 
 def equity_frame(variants: Sequence[Any], *, exact: bool = False) -> pd.DataFrame:
     """P&L over time per variant: after every ledger event, and at the window's end."""
+    return frame_of(equity_rows(variants, exact=exact))
+
+
+def equity_rows(variants: Sequence[Any], *, exact: bool = False) -> list[dict[str, Any]]:
+    """The rows of :func:`equity_frame`."""
     dec = _money(exact)
-    rows = [
+    return [
         {
             "variant_id": variant.variant_id, "ts_ms": point.ts_ms, "realised_pnl_pusd": dec(point.realised),
             "unrealised_pnl_pusd": dec(point.unrealised), "pnl_pusd": dec(point.total),
@@ -89,66 +115,74 @@ def equity_frame(variants: Sequence[Any], *, exact: bool = False) -> pd.DataFram
         for variant in variants
         for point in variant.trading.equity
     ]  # fmt: skip
-    frame = pd.DataFrame(rows)
-    if not frame.empty:
-        frame.insert(1, "ts", _time(frame["ts_ms"]))
-    return frame
 
 
 def comparison_frame(comparisons: Sequence[Sequence[dict[str, Any]]]) -> pd.DataFrame:
     """Per variant, each decision compared with the live bot's (see runs.original)."""
-    return pd.DataFrame([{"variant_id": v, **row} for v, rows in enumerate(comparisons) for row in rows])
+    return pd.DataFrame(comparison_rows(comparisons))
+
+
+def comparison_rows(comparisons: Sequence[Sequence[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The rows of :func:`comparison_frame` (amounts as the reports' decimal strings)."""
+    return [{"variant_id": v, **row} for v, rows in enumerate(comparisons) for row in rows]
 
 
 def reports_frame(reports: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """Every report: its id, kind, event type, time, and the report itself."""
-    frame = pd.DataFrame(
+    return frame_of(
         [
             {
                 "report_id": r["report_id"], "report_kind": r.get("report_kind"),
-                "event_type": r.get("event_type"),
-                "ts_ms": r["ts_ms"], "trace_id": r.get("trace_id"), "report": r,
+                "event_type": r.get("event_type"), "ts_ms": r["ts_ms"], "trace_id": r.get("trace_id"),
+                "report": r,
             }
             for r in reports
         ]
     )  # fmt: skip
-    if not frame.empty:
-        frame.insert(4, "ts", _time(frame["ts_ms"]))
-    return frame
 
 
 def stats_frame(variants: Sequence[Any], *, exact: bool = False) -> pd.DataFrame:
     """One row per variant (indexed by ``variant_id``): its parameters (``param.<name>``)
     and its statistics (see :mod:`backtester.reports.stats`), money in pUSD."""
-    rows = []
-    for variant in variants:
-        stats = variant.stats
-        if stats is None:
-            continue
-        row: dict[str, Any] = {"variant_id": variant.variant_id}
-        row |= {f"param.{k}": v for k, v in variant.params.items()}
-        row |= stats_row(stats, exact=exact)
-        rows.append(row)
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame(stats_rows(variants, exact=exact))
     return frame.set_index("variant_id") if not frame.empty else frame
+
+
+def stats_rows(variants: Sequence[Any], *, exact: bool = False) -> list[dict[str, Any]]:
+    """The rows of :func:`stats_frame`."""
+    return [
+        {
+            "variant_id": v.variant_id,
+            **{f"param.{k}": p for k, p in v.params.items()},
+            **stats_row(v.stats, exact=exact),
+        }
+        for v in variants
+        if v.stats is not None
+    ]
 
 
 def stats_row(stats: Any, *, exact: bool = False) -> dict[str, Any]:
     """One ledger's statistics as a row: pUSD amounts and ratios (Decimal, or float with
     NaN for "n/a"), counts and durations as they are."""
     return {
-        name: _number(None if value is None else Decimal(value), exact) if name in _DECIMALS else value
+        name: _number(None if value is None else Decimal(value), exact) if name in DECIMALS else value
         for name, value in stats.as_dict().items()
     }
 
 
-_DECIMALS = frozenset(MONEY) | frozenset(RATIOS)
+DECIMALS = frozenset(MONEY) | frozenset(RATIOS)
+"""The statistics that are decimal amounts or ratios."""
 
 
 def round_trips_frame(variants: Sequence[Any], *, exact: bool = False) -> pd.DataFrame:
     """Every round trip of every variant: entry, exit, size, cost, proceeds and P&L."""
+    return frame_of(round_trip_rows(variants, exact=exact))
+
+
+def round_trip_rows(variants: Sequence[Any], *, exact: bool = False) -> list[dict[str, Any]]:
+    """The rows of :func:`round_trips_frame`."""
     money = _money(exact)
-    rows = [
+    return [
         {
             "variant_id": variant.variant_id, "kind": t.kind, "market_id": t.market_id,
             "assets": ",".join(t.assets), "entry_ts_ms": t.entry_ms, "exit_ts_ms": t.exit_ms,
@@ -158,8 +192,3 @@ def round_trips_frame(variants: Sequence[Any], *, exact: bool = False) -> pd.Dat
         for variant in variants
         for t in variant.round_trips
     ]  # fmt: skip
-    frame = pd.DataFrame(rows)
-    if not frame.empty:
-        frame.insert(5, "entry", _time(frame["entry_ts_ms"]))
-        frame.insert(7, "exit", _time(frame["exit_ts_ms"]))
-    return frame

@@ -384,6 +384,10 @@ def _replay(
     traded = {f.order.asset_id for v in variants for f in v.fills} | {f.asset_id for f in original.fills}
     watch = {token for cid, pair in tokens.items() if set(pair) & traded for token in pair}
     times = [ts for ts, _, _ in original.states]
+    # Sampled up to the last market or ledger event: a settlement may come after the last book.
+    ledgers = [v.trading.ledger for v in variants if v.trading is not None] + [original.ledger]
+    last = max([span[1], *(ledger.events[-1].ts_ms for ledger in ledgers if ledger.events)])
+    span = (span[0], min(last, run.end_ms))
     interval, interval_ms = sample_interval(span[1] - span[0])
     grid = sample_times(*span, interval_ms)
     held = times or any(v.trading is not None and v.trading.ledger.events for v in variants)

@@ -3,9 +3,9 @@
 The tables (:func:`result_tables`): ``fills``, ``equity``, ``stats``, ``market_stats``,
 ``trades`` (round trips), ``comparison`` and ``reports``. Money, prices, sizes and ratios
 are ``decimal128(24, 6)`` columns: exact (written from the micro-units, as the reports'
-decimal strings), and read as decimals by pandas, polars and DuckDB alike; times are
-``timestamp[ms, UTC]``; a report is its canonical JSON text next to the columns it is
-queried by.
+decimal strings), and read as decimals by pandas, polars and DuckDB alike, whatever the
+run (a column of n/a is still decimal); times are ``timestamp[ms, UTC]``; a report is
+its canonical JSON text next to the columns it is queried by.
 
 Every file is written with deterministic bytes: gzip with no name and mtime 0, Parquet
 (zstd) with the same writer options, so the same run gives the same files.
@@ -21,19 +21,20 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from backtester.runs.frames import (
-    comparison_frame,
-    equity_frame,
-    fills_frame,
-    round_trips_frame,
-    stats_frame,
+    DECIMALS,
+    TIMES,
+    comparison_rows,
+    equity_rows,
+    fills_rows,
+    round_trip_rows,
     stats_row,
-)  # fmt: skip
+    stats_rows,
+)  # fmt: skip  # fmt: skip
 
 __all__ = ["DECIMAL", "TABLES", "dump", "gzip_bytes", "parquet_bytes", "result_tables", "write_tables"]
 
@@ -67,33 +68,69 @@ def parquet_bytes(table: pa.Table) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
+_TEXT, _INT, _BOOL = pa.string(), pa.int64(), pa.bool_()
+_STATS = {
+    **dict.fromkeys(("variant_id", "fills", "round_trips", "wins", "losses"), _INT),
+    **dict.fromkeys(("max_drawdown_duration_ms", "samples", "samples_moved", "time_in_market_ms"), _INT),
+    "max_drawdown_recovered": _BOOL, "sample_interval": _TEXT,
+    **dict.fromkeys(DECIMALS, DECIMAL),
+}  # fmt: skip
+COLUMNS: dict[str, dict[str, pa.DataType]] = {
+    "fills": {
+        "variant_id": _INT, "trace_id": _TEXT, "original_trace_id": _TEXT, "decided_ms": _INT,
+        "arrival_ms": _INT, "market_id": _TEXT, "asset_id": _TEXT, "side": _TEXT, "status": _TEXT,
+        "order_shares": DECIMAL,
+        "shares": DECIMAL, "price": DECIMAL, "cost_pusd": DECIMAL, "fee_pusd": DECIMAL, "fee_asset": _TEXT,
+        "slippage_bps": DECIMAL, "reason": _TEXT,
+    },
+    "equity": {
+        "variant_id": _INT, "ts_ms": _INT, "realised_pnl_pusd": DECIMAL, "unrealised_pnl_pusd": DECIMAL,
+        "pnl_pusd": DECIMAL,
+    },
+    "stats": {"variant_id": _INT, "live": _BOOL, **_STATS},
+    "market_stats": {"variant_id": _INT, "market_id": _TEXT, **_STATS},
+    "trades": {
+        "variant_id": _INT, "kind": _TEXT, "market_id": _TEXT, "assets": _TEXT, "entry_ts_ms": _INT,
+        "exit_ts_ms": _INT, "shares": DECIMAL, "cost_pusd": DECIMAL, "proceeds_pusd": DECIMAL,
+        "pnl_pusd": DECIMAL,
+    },
+    "comparison": {
+        "variant_id": _INT, "trace_id": _TEXT, "original_trace_id": _TEXT, "tick_ts_ms": _INT,
+        **dict.fromkeys(("replay_decided", "live_decided", "decided_same", "ordered_same"), _BOOL),
+        "replay_verdict": _TEXT, "live_verdict": _TEXT, "replay_latency_ms": _INT, "live_latency_ms": _INT,
+        **dict.fromkeys(("replay_shares", "live_shares", "size_delta_shares", "replay_avg_price"), DECIMAL),
+        **dict.fromkeys(("live_avg_price", "price_delta_bps", "fee_delta_pusd"), DECIMAL),
+        **dict.fromkeys(("replay_pnl_to_mark_pusd", "live_pnl_to_mark_pusd", "pnl_delta_pusd"), DECIMAL),
+        "cause": _TEXT,
+    },
+}  # fmt: skip
+"""Each table's columns and their types: the same whatever the run (an empty table
+still has them). The stats tables also get a ``param.<name>`` column per parameter, in
+the type its JSON value has."""
+
+
 def result_tables(result: Any) -> dict[str, pa.Table]:
     """The tables of a complete run (see the module docstring); an aborted run has only
     its reports."""
     tables: dict[str, pa.Table] = {}
     if result.abort_report is None:
         variants = result.variants
-        tables["fills"] = _arrow(fills_frame(variants, exact=True))
-        tables["equity"] = _arrow(equity_frame(variants, exact=True))
-        stats = stats_frame(variants, exact=True).reset_index()
+        stats = [{**row, "live": False} for row in stats_rows(variants, exact=True)]
         if result.original is not None and result.original.stats is not None:
-            live = pd.DataFrame(
-                [{"variant_id": None, "live": True, **stats_row(result.original.stats, exact=True)}]
-            )
-            stats = pd.concat([stats.assign(live=False), live], ignore_index=True)
-            stats["variant_id"] = stats["variant_id"].astype("Int64")
-        tables["stats"] = _arrow(stats)
-        tables["market_stats"] = _arrow(
-            pd.DataFrame(
-                [
-                    {"variant_id": v.variant_id, "market_id": market, **stats_row(s, exact=True)}
-                    for v in variants
-                    for market, s in v.market_stats.items()
-                ]
-            )
-        )
-        tables["trades"] = _arrow(round_trips_frame(variants, exact=True))
-        tables["comparison"] = _arrow(comparison_frame(result.comparisons))
+            stats.append({"variant_id": None, "live": True, **stats_row(result.original.stats, exact=True)})
+        rows = {
+            "fills": fills_rows(variants, exact=True),
+            "equity": equity_rows(variants, exact=True),
+            "stats": stats,
+            "market_stats": [
+                {"variant_id": v.variant_id, "market_id": market, **stats_row(s, exact=True)}
+                for v in variants
+                for market, s in v.market_stats.items()
+            ],
+            "trades": round_trip_rows(variants, exact=True),
+            "comparison": comparison_rows(result.comparisons),
+        }
+        tables = {name: _arrow(rows[name], COLUMNS[name]) for name in TABLES if name in rows}
     tables["reports"] = _reports_table(result.reports)
     return tables
 
@@ -136,17 +173,29 @@ def _variant(report: dict[str, Any]) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _arrow(frame: pd.DataFrame) -> pa.Table:
-    """A frame as an Arrow table: Decimal columns as :data:`DECIMAL`, nested values (lists,
-    dicts) as JSON text, the rest as Arrow infers them."""
-    columns = {}
-    for name in frame.columns:
-        values = frame[name]
-        present = list(values.dropna())
-        if present and all(isinstance(v, Decimal) for v in present):
-            columns[str(name)] = pa.array([v if isinstance(v, Decimal) else None for v in values], DECIMAL)
-        elif present and any(isinstance(v, list | dict) for v in present):
-            columns[str(name)] = pa.array([None if v is None else dump(v) for v in values], pa.string())
+def _arrow(rows: list[dict[str, Any]], columns: dict[str, pa.DataType]) -> pa.Table:
+    """Rows as an Arrow table of ``columns`` (their declared types; amounts from decimal
+    strings or Decimals), each epoch-ms column with a UTC timestamp before it
+    (:data:`~backtester.runs.frames.TIMES`), then any other column the rows have (a
+    parameter) in the type of its values: text for none, JSON text for lists, dicts or
+    mixed types."""
+    names = list(dict.fromkeys([*columns, *(name for row in rows for name in row)]))
+    times = {ms: name for name, ms in TIMES.items()}
+    arrays: dict[str, pa.Array] = {}
+    for name in names:
+        values = [row.get(name) for row in rows]
+        present = [v for v in values if v is not None]
+        kind = columns.get(name)
+        if name in times:
+            arrays[times[name]] = pa.array(values, _INT).cast(pa.timestamp("ms", tz="UTC"))
+        if kind == DECIMAL:
+            arrays[name] = pa.array([None if v is None else Decimal(v) for v in values], DECIMAL)
+        elif kind is not None:
+            arrays[name] = pa.array(values, kind)
+        elif not present:
+            arrays[name] = pa.array(values, _TEXT)
+        elif any(isinstance(v, list | dict) for v in present) or len({type(v) for v in present}) > 1:
+            arrays[name] = pa.array([None if v is None else dump(v) for v in values], _TEXT)
         else:
-            columns[str(name)] = pa.Array.from_pandas(values)
-    return pa.table(columns) if columns else pa.table({})
+            arrays[name] = pa.array(values)
+    return pa.table(arrays)

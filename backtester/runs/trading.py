@@ -127,16 +127,27 @@ class Trading:
             self.pending_spend[leg.market_id] = self.pending_spend.get(leg.market_id, 0) + leg.cost + leg.fee
 
     def execute_due(self, *, before: int | None = None, until: int | None = None) -> None:
-        """Execute orders arriving before ``before`` (or at ``until`` at the latest)."""
+        """Execute orders arriving before ``before`` (or at ``until`` at the latest), one
+        arrival time after the other: the sets the orders of one arrival complete are
+        merged (and baskets converted) at that time, before any later order fills, so a
+        merge never takes shares that arrive after it, and the ledger's events stay in
+        time order."""
         touched: list[str] = []
+        arrived: int | None = None
         while self.pending:
             arrival = self.pending[0][0]
             if (before is not None and arrival >= before) or (until is not None and arrival > until):
                 break
+            if arrival != arrived:
+                self._close_all(touched)
+                touched, arrived = [], arrival
             _, _, order = heapq.heappop(self.pending)
             self._execute(order)
             touched.append(order.trace_id)
-        for trace in dict.fromkeys(touched):
+        self._close_all(touched)
+
+    def _close_all(self, traces: list[str]) -> None:
+        for trace in dict.fromkeys(traces):
             self._close_sets(trace)
 
     def expire(self) -> None:

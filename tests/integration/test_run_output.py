@@ -10,11 +10,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pytest
 
 from backtester.runs import output, replay, write_run
 from backtester.runs.output import read_comparison, read_reports
-from backtester.runs.tables import TABLES
+from backtester.runs.tables import DECIMAL, TABLES, result_tables
 from backtester.sample import SAMPLE_ARCHIVE
 from tests.factories import crash_before_status, file_text, normalised
 
@@ -137,3 +138,17 @@ def test_a_crash_after_publishing_can_be_retried(result, tmp_path: Path, monkeyp
     table = output.read_operations(tmp_path)
     assert table.num_rows == len(set(table["report_id"].to_pylist())) == len(result.reports)
     assert not list((tmp_path / "operations").rglob(".*.partial"))
+
+
+def test_tables_have_the_same_columns_whatever_the_run(result) -> None:
+    """A run that never traded (the arbitrage never fires on the sample) writes the same
+    tables with the same columns and types as one that did: tables of several runs
+    concatenate, and a column of n/a is still decimal."""
+    quiet = replay("data/sample-arb.json", now=NOW, archive=SAMPLE_ARCHIVE)
+    busy, still = result_tables(result), result_tables(quiet)
+    assert still["fills"].num_rows == still["trades"].num_rows == 0
+    for name in ("fills", "equity", "market_stats", "trades", "comparison", "reports"):
+        assert still[name].schema == busy[name].schema, name
+    stats = busy["stats"].schema
+    assert stats.field("sharpe").type == stats.field("pnl_pusd").type == DECIMAL  # sharpe: n/a on the sample
+    assert stats.field("variant_id").type == pa.int64()  # the live row's is null, not NaN

@@ -85,3 +85,13 @@ def test_frames_are_floats_by_default_and_exact_on_request(result) -> None:
     trades = result.exact.trades
     assert trades["pnl_pusd"].sum() == sum(Decimal(v.realised) / 1_000_000 for v in result.variants)
     assert result.live_stats.index.tolist() == ["live (original)"]
+
+
+def test_the_ledger_s_events_are_in_time_order(result) -> None:
+    """Orders of one arrival time are filled and their sets merged before any later order
+    fills: a merge never takes shares that arrive after it (the statistics walk the
+    events in time order, and a sample at t must not see a later fill)."""
+    for variant in result.variants:
+        stamps = [event.ts_ms for event in variant.ledger.events]
+        assert stamps == sorted(stamps)
+        assert any(event.kind == "merge" for event in variant.ledger.events)

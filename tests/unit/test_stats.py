@@ -86,14 +86,15 @@ def test_max_drawdown_its_percentage_and_duration() -> None:
     Falls: 2 at t=2000, 12 at t=5000 (8 to -4), 6 at t=6000, 9 at the end: max 12 pUSD.
     In % of peak equity (peak exposure 76 + the running peak): 2/76 = 2.63 %,
     12/84 = 14.2857 %, 9/84 = 10.71 %: max 14.2857 %.
-    Never back at 8 after the trough: the drawdown lasts from its peak (t=3000) to the
-    window's end (t=100000): 97 000 ms, not recovered."""
+    The curve last stands at the peak at t=4000 (8 again) before it falls; never back at 8
+    after the trough: the drawdown lasts from t=4000 to the window's end (t=100000):
+    96 000 ms, not recovered."""
     stats = stats_of(
         six_trades().events, window=WINDOW, sampling=NO_SAMPLES, equity=EQUITY, end_marks={"A": m("0.40")}
     )
     assert stats.max_drawdown == m("12")
     assert stats.max_drawdown_pct == Decimal("14.2857")
-    assert (stats.max_drawdown_duration_ms, stats.max_drawdown_recovered) == (97_000, False)
+    assert (stats.max_drawdown_duration_ms, stats.max_drawdown_recovered) == (96_000, False)
     assert stats.sharpe is None
     assert stats.sortino is None
 
@@ -147,7 +148,7 @@ def test_too_few_samples_or_a_flat_curve_give_no_sharpe() -> None:
     stats = stats_of(ledger.events, window=(0, 29 * DAY), sampling=sampling, end_marks=sampling.marks[-1])
     assert stats.sharpe is None
     assert stats.sortino is None
-    # 40 intervals, but the P&L moves in one: the ratio would be the same whatever it made
+    # 40 samples (39 intervals), the P&L moving in one: the ratio would be the same whatever it made
     once = Sampling("1d", DAY, [k * DAY for k in range(40)], [{"A": m("0.5")}] * 20 + [{"A": m("0.6")}] * 20)
     stats = stats_of(ledger.events, window=(0, 40 * DAY), sampling=once, end_marks={"A": m("0.6")})
     assert (stats.samples, stats.samples_moved) == (40, 1)
@@ -198,3 +199,32 @@ def test_points_at_one_time_keep_their_order() -> None:
         six_trades().events, window=WINDOW, sampling=NO_SAMPLES, equity=equity, end_marks={"A": m("0.40")}
     )
     assert stats.max_drawdown == m("8")
+
+
+def test_a_conversion_splits_across_the_markets_it_touches() -> None:
+    """A neg-risk event of three outcomes A, B, C (pUSD):
+
+    t=1000 buy 10 No of A @ 0.50   cost 5
+    t=2000 buy 10 No of B @ 0.60   cost 6
+    t=3000 convert the No basket {A, B}: 10 x (2 - 1) = 10 pUSD for 11 of cost: -1
+           (and 10 Yes of C at zero cost)
+    t=4000 sell the 10 Yes of C @ 0.30: +3
+
+    The conversion belongs to A's market (its first No, as its report does): A -1, B 0
+    (its No came and went), C +3 (the sale): 2 in all, the ledger's P&L. Each market held
+    its own tokens only: A from 1000 to 3000, B from 2000 to 3000, C from 3000 to 4000."""
+    ledger = Ledger()
+    ledger.buy("noA", shares=m("10"), cost=m("5"), fee=0, fee_shares=0, ts_ms=1000)
+    ledger.buy("noB", shares=m("10"), cost=m("6"), fee=0, fee_shares=0, ts_ms=2000)
+    ledger.convert(("noA", "noB"), yes_of_others=("yesC",), ts_ms=3000)
+    ledger.sell("yesC", shares=m("10"), proceeds=m("3"), fee=0, ts_ms=4000)
+    markets = {"noA": "A", "yesA": "A", "noB": "B", "yesB": "B", "noC": "C", "yesC": "C"}
+    parts = market_stats(ledger.events, window=(0, 10_000), end_marks={}, market_of_asset=markets)
+    assert {k: (v.realised, v.unrealised, v.round_trips, v.time_in_market_ms) for k, v in parts.items()} == {
+        "A": (m("-1"), 0, 1, 2000),
+        "B": (0, 0, 0, 1000),
+        "C": (m("3"), 0, 1, 1000),
+    }
+    assert sum(p.pnl for p in parts.values()) == ledger.realised == m("2")
+    assert parts["A"].annualisation is None  # nothing sampled per market: no factor to state
+    assert parts["A"].why_no_sharpe == "the P&L is not sampled here"
