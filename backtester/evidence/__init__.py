@@ -1,4 +1,4 @@
-"""Audit evidence: the figures a reviewer needs, the self-contained HTML report, and
+"""Audit evidence: the figures a reviewer needs, the HTML report (with its verdict), and
 papermill bundles with a manifest (see :mod:`backtester.evidence.bundle`).
 
 The notebooks in ``templates/`` and ``notebooks/`` call only what is exported here and
