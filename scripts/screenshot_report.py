@@ -32,13 +32,11 @@ def main() -> None:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         sys.exit("chromium is not installed: run scripts/setup-tests.sh")
-    result = api.run(
-        ROOT / "data" / "sample-sweep.json",
-        now="2026-11-25T00:00:00Z",
-        run_id="replay_sample_sweep",
-        progress=False,
-    )
     with tempfile.TemporaryDirectory(prefix="bt-screenshot-") as folder:
+        result = api.run(
+            ROOT / "data" / "sample-sweep.json", now="2026-11-25T00:00:00Z", run_id="replay_sample_sweep",
+            progress=False, registry=Path(folder) / "registry.sqlite3",  # its own: the fixed id is taken once
+        )  # fmt: skip
         report = write_artifacts(result, folder)
         command = [
             chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",

@@ -59,48 +59,48 @@ def equity_figure(result: Any, variants: Collection[int] | None = None, *, live:
     the window ends long after the last trade, it is drawn just after the activity, with
     its real time in the hover text, so the trading is not squeezed into a sliver.
     """
-    series = _equity_series(result, variants, live=live)
+    return _steps(
+        result, _equity_series(result, variants, live=live), what="P&L", unit="P&L (pUSD)",
+        title="P&L over time (realised + unrealised), each variant against the live outcome",
+    )  # fmt: skip
+
+
+def drawdown_figure(result: Any, variants: Collection[int] | None = None, *, live: bool = True) -> go.Figure:
+    """How far each P&L line of :func:`equity_figure` stood below its running peak (the
+    peak starting at 0), in pUSD, on the same time axis. The statistics' max drawdown is
+    taken on these points and on the P&L at each sample time (``Stats.curve``), so it can
+    be deeper where open positions moved between ledger events."""
+    series = []
+    for name, points in _equity_series(result, variants, live=live):
+        peak, falls = 0, []
+        for ts, value in points:
+            peak = max(peak, value)
+            falls.append((ts, value - peak))
+        series.append((name, falls))
+    return _steps(
+        result, series, what="drawdown", unit="drawdown (pUSD)", fill=len(series) <= 3,
+        title="Drawdown: how far below its running peak each P&L stood",
+    )  # fmt: skip
+
+
+def _steps(
+    result: Any, series: list[tuple[str, list]], *, what: str, unit: str, title: str, fill: bool = False
+) -> go.Figure:
+    """Step lines of (ts_ms, micro-pUSD) series over time, the live bot's dashed."""
     end, shown_end = result.run.end_ms, _shown_end(result, series)
     fig = go.Figure()
     for name, points in series:
         fig.add_trace(
             go.Scatter(
                 x=_times(ts if ts != end else shown_end for ts, _ in points), y=_floats(v for _, v in points),
-                name=name, mode="lines", line_shape="hv",
-                hovertemplate=f"{_HOVER_TIME}<br>P&L %{{y:,.2f}} pUSD<extra>%{{fullData.name}}</extra>",
+                name=name, mode="lines", line_shape="hv", fill="tozeroy" if fill else None,
+                hovertemplate=f"{_HOVER_TIME}<br>{what} %{{y:,.2f}} pUSD<extra>%{{fullData.name}}</extra>",
                 line={"dash": "dash"} if name.startswith("live") else {},
             )
         )  # fmt: skip
     fig.update_layout(
-        title="P&L over time (realised + unrealised), each variant against the live outcome",
-        xaxis_title=_time_axis(result, shown_end != end), yaxis_title="P&L (pUSD)", **_LAYOUT, **_DATES,
-    )  # fmt: skip
-    return fig
-
-
-def drawdown_figure(result: Any, variants: Collection[int] | None = None, *, live: bool = True) -> go.Figure:
-    """How far each P&L curve stood below its running peak (the peak starting at 0): the
-    drawdown, in pUSD, on the same time axis as :func:`equity_figure`."""
-    series = _equity_series(result, variants, live=live)
-    end, shown_end = result.run.end_ms, _shown_end(result, series)
-    fig = go.Figure()
-    for name, points in series:
-        peak, falls = 0, []
-        for _, value in points:
-            peak = max(peak, value)
-            falls.append(value - peak)
-        fig.add_trace(
-            go.Scatter(
-                x=_times(ts if ts != end else shown_end for ts, _ in points), y=_floats(falls), name=name,
-                mode="lines", line_shape="hv", fill="tozeroy" if len(series) <= 3 else None,
-                hovertemplate=f"{_HOVER_TIME}<br>drawdown %{{y:,.2f}} pUSD<extra>%{{fullData.name}}</extra>",
-                line={"dash": "dash"} if name.startswith("live") else {},
-            )
-        )  # fmt: skip
-    fig.update_layout(
-        title="Drawdown: how far below its running peak each P&L stood",
-        xaxis_title=_time_axis(result, shown_end != end), yaxis_title="drawdown (pUSD)", **_LAYOUT, **_DATES,
-    )  # fmt: skip
+        title=title, xaxis_title=_time_axis(result, shown_end != end), yaxis_title=unit, **_LAYOUT, **_DATES
+    )
     return fig
 
 

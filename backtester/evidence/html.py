@@ -172,9 +172,11 @@ def _day(ms: int) -> str:
 def _window_caption(result: Any) -> str:
     run = result.run
     return (
-        f"The window is {_iso(run.start_ms)} to {_iso(run.end_ms)}; the time axes span the data in it. "
+        f"The window is {_iso(run.start_ms)} to {_iso(run.end_ms)}; the time axes span the trading in it. "
         "Each line steps at every fill, merge, conversion and settlement; its last point is the window's end "
-        "(open positions marked to the archive's mid)."
+        "(open positions marked to the archive's mid). The statistics' max drawdown also counts the P&L at "
+        "each sample time, so it can be deeper than the drawdown drawn here where open positions moved "
+        "between fills."
     )
 
 

@@ -122,18 +122,6 @@ class RoundTrip:
     proceeds: int
     pnl: int
 
-    @property
-    def why_no_sharpe(self) -> str | None:
-        """Why Sharpe is n/a, in words (None when it is a number)."""
-        if self.sharpe is not None:
-            return None
-        if not self.samples:
-            return "the P&L is not sampled here"
-        if self.samples_moved < MIN_SAMPLES:
-            intervals = self.samples - 1
-            return f"the P&L moved in {self.samples_moved} of {intervals} intervals ({MIN_SAMPLES} needed)"
-        return "the P&L changed by the same amount in every interval"
-
     def as_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind, "market_id": self.market_id, "assets": list(self.assets),
