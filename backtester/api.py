@@ -10,14 +10,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from backtester.archive import Archive, ImportOutcome
@@ -28,7 +26,7 @@ from backtester.governance import Registry, govern, runs_frame
 from backtester.ops.logs import log_reports
 from backtester.ops.retention import query as query_topic
 from backtester.runs import ReplayResult, check_run_id, new_run_id, replay, write_run
-from backtester.runs.tables import TABLES
+from backtester.runs.tables import TABLES, check_format, csv_bytes, write_files
 from backtester.strategies import default_registry
 from backtester.strategies.registry import StrategyRegistry
 
@@ -278,10 +276,6 @@ def verify_evidence(path: str | Path) -> list[str]:
     return verify(path)
 
 
-EXPORT_FORMATS = ("parquet", "csv")
-"""What :func:`export_results` writes."""
-
-
 def export_results(run_dir: str | Path, *, to: str = "parquet", out: str | Path) -> list[Path]:
     """Export the tables of a run directory (``backtester run --out``) or an evidence
     bundle, ``run_dir/tables/<name>.parquet``, to ``out/<name>.parquet`` (the same bytes)
@@ -302,9 +296,7 @@ def export_results(run_dir: str | Path, *, to: str = "parquet", out: str | Path)
     ...
     ValueError: ...: not a run directory or an evidence bundle (no tables/ folder)
     """
-    if to not in EXPORT_FORMATS:
-        msg = f"--to must be parquet or csv, not {to!r}"
-        raise ValueError(msg)
+    check_format(to)
     folder, target = Path(run_dir), Path(out)
     tables = _verified_tables(folder)
     if target.exists() and not target.is_dir():
@@ -313,21 +305,13 @@ def export_results(run_dir: str | Path, *, to: str = "parquet", out: str | Path)
     if target.resolve() == (folder / "tables").resolve():
         msg = f"{target}: is the run's own tables/ folder; export elsewhere"
         raise ValueError(msg)
-    target.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, data in tables.items():
-        path = target / f"{name}.{to}"
-        aside = target / f".{path.name}.partial"
-        aside.write_bytes(data if to == "parquet" else _csv_bytes(data))
-        os.replace(aside, path)
-        paths.append(path)
-    return paths
-
-
-def _csv_bytes(parquet: bytes) -> bytes:
-    buffer = io.BytesIO()
-    pacsv.write_csv(pq.read_table(io.BytesIO(parquet)), buffer)
-    return buffer.getvalue()
+    return write_files(
+        target,
+        {
+            f"{name}.{to}": data if to == "parquet" else csv_bytes(pq.read_table(io.BytesIO(data)))
+            for name, data in tables.items()
+        },
+    )
 
 
 def _verified_tables(folder: Path) -> dict[str, bytes]:

@@ -41,6 +41,7 @@ from backtester.governance.registry import max_in_flight as in_flight_limit
 from backtester.ops.logs import LOG_FORMAT_ENV, log_code
 from backtester.ops.logs import configure as configure_logs
 from backtester.runs import check_run_id
+from backtester.runs.tables import FORMATS as TABLE_FORMATS
 from backtester.sample import LIVE_TRAIL, REAL_DATA, SAMPLE_ARCHIVE, build_sample
 
 __all__ = ["main"]
@@ -411,7 +412,7 @@ def evidence_verify(path: Path, require_run_complete: bool) -> None:
 @main.command("export-results")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.argument("out", metavar="DIR", type=click.Path(path_type=Path))
-@click.option("--to", "to", type=click.Choice(api.EXPORT_FORMATS), default="parquet", show_default=True,
+@click.option("--to", "to", type=click.Choice(TABLE_FORMATS), default="parquet", show_default=True,
               help="Parquet (the run's own bytes) or CSV.")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the files written as JSON.")
 def export_results_cmd(run_dir: Path, out: Path, to: str, as_json: bool) -> None:

@@ -305,34 +305,19 @@ def _constants(result: Any) -> str:
 def _ranked(result: Any) -> str:
     varying = figures.varying_parameters(result)
     live = result.original.pnl if result.original is not None else None
-    rows = []
-    for rank, variant in enumerate(sorted(result.variants, key=lambda v: (-v.pnl, v.variant_id)), 1):
-        s = variant.stats
-        rows.append(
-            {
-                "rank": rank, "variant": variant.variant_id, **{k: variant.params.get(k) for k in varying},
-                "P&L pUSD": _n(s.pnl, pusd), "realised": _n(s.realised, pusd),
-                "unrealised": _n(s.unrealised, pusd), "return on exposure": _n(s.return_on_exposure_pct, pct),
-                "max drawdown pUSD": _n(s.max_drawdown, pusd), "max drawdown %": _n(s.max_drawdown_pct, pct),
-                "Sharpe": _n(s.sharpe, ratio), "win rate": _n(s.win_rate_pct, pct),
-                "profit factor": _n(s.profit_factor, ratio), "round trips": s.round_trips, "fills": s.fills,
-                "volume pUSD": _n(s.volume, pusd), "fees bps": _n(s.fees_bps, bps),
-                "slippage bps": _n(s.slippage_bps, bps),
-                "vs live pUSD": _delta(variant.pnl, live) if live is not None else "",
-            }
-        )  # fmt: skip
+    rows = [
+        {
+            "rank": rank, "variant": variant.variant_id, **{k: variant.params.get(k) for k in varying},
+            **_ranked_cells(variant.stats),
+            "vs live pUSD": _delta(variant.pnl, live) if live is not None else "",
+        }
+        for rank, variant in enumerate(sorted(result.variants, key=lambda v: (-v.pnl, v.variant_id)), 1)
+    ]  # fmt: skip
     if result.original is not None and result.original.stats is not None:
-        s = result.original.stats
         rows.append(
             {
                 "rank": "", "variant": "live (original)", **dict.fromkeys(varying, ""),
-                "P&L pUSD": _n(s.pnl, pusd), "realised": _n(s.realised, pusd),
-                "unrealised": _n(s.unrealised, pusd), "return on exposure": _n(s.return_on_exposure_pct, pct),
-                "max drawdown pUSD": _n(s.max_drawdown, pusd), "max drawdown %": _n(s.max_drawdown_pct, pct),
-                "Sharpe": _n(s.sharpe, ratio), "win rate": _n(s.win_rate_pct, pct),
-                "profit factor": _n(s.profit_factor, ratio), "round trips": s.round_trips, "fills": s.fills,
-                "volume pUSD": _n(s.volume, pusd), "fees bps": _n(s.fees_bps, bps), "slippage bps": "n/a",
-                "vs live pUSD": "",
+                **_ranked_cells(result.original.stats), "vs live pUSD": "",
             }
         )  # fmt: skip
     note = (
@@ -342,30 +327,35 @@ def _ranked(result: Any) -> str:
     return _rows(rows) + note
 
 
+def _ranked_cells(s: Any) -> dict[str, Any]:
+    """One ledger's statistics as the ranked table's cells."""
+    return {
+        "P&L pUSD": _n(s.pnl, pusd), "realised": _n(s.realised, pusd), "unrealised": _n(s.unrealised, pusd),
+        "return on exposure": _n(s.return_on_exposure_pct, pct),
+        "max drawdown pUSD": _n(s.max_drawdown, pusd), "max drawdown %": _n(s.max_drawdown_pct, pct),
+        "Sharpe": _n(s.sharpe, ratio),
+        "win rate": _n(s.win_rate_pct, pct), "profit factor": _n(s.profit_factor, ratio),
+        "round trips": s.round_trips, "fills": s.fills, "volume pUSD": _n(s.volume, pusd),
+        "fees bps": _n(s.fees_bps, bps), "slippage bps": _n(s.slippage_bps, bps),
+    }  # fmt: skip
+
+
 def _per_market(result: Any, variant: Any) -> str:
-    rows = []
-    for market, s in sorted(variant.market_stats.items(), key=lambda kv: (-kv[1].pnl, kv[0])):
-        rows.append(
-            {
-                "market": figures.market_question(result, market), "fills": s.fills,
-                "volume pUSD": _n(s.volume, pusd), "realised pUSD": _n(s.realised, pusd),
-                "unrealised pUSD": _n(s.unrealised, pusd), "P&L pUSD": _n(s.pnl, pusd),
-                "round trips": s.round_trips, "win rate": _n(s.win_rate_pct, pct),
-                "peak exposure pUSD": _n(s.peak_exposure, pusd),
-            }
-        )  # fmt: skip
-    if not rows:
+    markets = sorted(variant.market_stats.items(), key=lambda kv: (-kv[1].pnl, kv[0]))
+    if not markets:
         return "<p>No fills.</p>"
-    total = variant.stats
-    rows.append(
-        {
-            "market": "all markets", "fills": total.fills, "volume pUSD": _n(total.volume, pusd),
-            "realised pUSD": _n(total.realised, pusd), "unrealised pUSD": _n(total.unrealised, pusd),
-            "P&L pUSD": _n(total.pnl, pusd), "round trips": total.round_trips,
-            "win rate": _n(total.win_rate_pct, pct), "peak exposure pUSD": _n(total.peak_exposure, pusd),
-        }
-    )  # fmt: skip
+    rows = [_market_cells(figures.market_question(result, market), s) for market, s in markets]
+    rows.append(_market_cells("all markets", variant.stats))
     return f"<div class='wide'>{_rows(rows)}</div>"
+
+
+def _market_cells(name: str, s: Any) -> dict[str, Any]:
+    return {
+        "market": name, "fills": s.fills, "volume pUSD": _n(s.volume, pusd),
+        "realised pUSD": _n(s.realised, pusd), "unrealised pUSD": _n(s.unrealised, pusd),
+        "P&L pUSD": _n(s.pnl, pusd), "round trips": s.round_trips,
+        "win rate": _n(s.win_rate_pct, pct), "peak exposure pUSD": _n(s.peak_exposure, pusd),
+    }  # fmt: skip
 
 
 def _trades(result: Any, variant: Any) -> str:

@@ -274,10 +274,15 @@ def stats_of(
     """
     start, end = window
     mine = None if tokens is None else frozenset(tokens)
-    owned = [e for e in events if mine is None or (e.assets and e.assets[0] in mine)]
+
+    def owns(event: LedgerEvent) -> bool:
+        return mine is None or (bool(event.assets) and event.assets[0] in mine)
+
+    owned = [e for e in events if owns(e)]
     realised = 0
     volume = fees = 0
     held: dict[str, tuple[int, int]] = {}
+    gross = holding = 0  # the cost of what is held, and how many tokens are held
     peak_exposure = 0
     in_market = 0
     opened_at: int | None = None
@@ -289,20 +294,22 @@ def stats_of(
         while s < len(times) and times[s] < event.ts_ms:
             sampled.append((times[s], realised + _value(held, marks[s])))
             s += 1
-        if mine is None or (event.assets and event.assets[0] in mine):
+        if owns(event):
             realised += event.realised
             fees += event.fee
             volume += event.notional
         for asset, shares, basis in event.holdings:
             if mine is None or asset in mine:
+                was_shares, was_basis = held.get(asset, (0, 0))
                 held[asset] = (shares, basis)
-        holding = any(shares for shares, _ in held.values())
+                gross += basis - was_basis
+                holding += (shares > 0) - (was_shares > 0)
         if opened_at is None and holding:
             opened_at = event.ts_ms
         elif opened_at is not None and not holding:
             in_market += event.ts_ms - opened_at
             opened_at = None
-        peak_exposure = max(peak_exposure, sum(basis for _, basis in held.values()))
+        peak_exposure = max(peak_exposure, gross)
     while s < len(times):
         sampled.append((times[s], realised + _value(held, marks[s])))
         s += 1

@@ -20,13 +20,10 @@ from backtester.reports.stats import MONEY, RATIOS
 from backtester.units import MICRO
 
 __all__ = [
-    "comparison_frame",
-    "equity_frame",
-    "fills_frame",
-    "reports_frame",
-    "round_trips_frame",
-    "stats_frame",
-]
+    "DECIMALS", "TIMES", "comparison_frame", "comparison_rows", "equity_frame", "equity_rows", "fills_frame",
+    "fills_rows", "frame_of", "reports_frame", "round_trip_rows", "round_trips_frame", "stats_frame",
+    "stats_row", "stats_rows",
+]  # fmt: skip
 
 
 def dec(micros: int | None) -> Decimal | None:

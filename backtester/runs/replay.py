@@ -485,9 +485,7 @@ def _data_span(store: Archive, markets: list[str], run: ResolvedRun) -> tuple[in
     """The first and last market data of the window (the window itself when it has none)."""
     row = store.con.execute(
         f"""
-        SELECT min(ts_ms), max(ts_ms) FROM (
-            SELECT market, ts_ms FROM md_book UNION ALL SELECT market, ts_ms FROM md_level
-            UNION ALL SELECT market, ts_ms FROM md_trade)
+        SELECT min(ts_ms), max(ts_ms) FROM {_MARKET_DATA}
         WHERE ts_ms BETWEEN {int(run.start_ms)} AND {int(run.end_ms)} AND list_contains(?, market)
         """,
         [markets],
@@ -505,14 +503,18 @@ def _annotate_fills(reports: list[dict[str, Any]], rows: list[dict[str, Any]]) -
             report["comparison"] = by_trace[report["trace_id"]]
 
 
+_MARKET_DATA = """(
+    SELECT market, ts_ms FROM md_book UNION ALL SELECT market, ts_ms FROM md_level
+    UNION ALL SELECT market, ts_ms FROM md_trade)"""
+"""Every market data row's market and time, as a DuckDB subquery."""
+
+
 def _markets_to_replay(store: Archive, run: ResolvedRun) -> tuple[list[str], list[Notice]]:
     """Markets with market data in the window (or the config's list), and their events'."""
     chosen = run.config.markets
     rows = store.con.execute(
         f"""
-        SELECT DISTINCT market FROM (
-            SELECT market, ts_ms FROM md_book UNION ALL SELECT market, ts_ms FROM md_level
-            UNION ALL SELECT market, ts_ms FROM md_trade)
+        SELECT DISTINCT market FROM {_MARKET_DATA}
         WHERE ts_ms BETWEEN {int(run.start_ms)} AND {int(run.end_ms)}
         ORDER BY market
         """

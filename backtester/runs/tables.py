@@ -16,6 +16,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
@@ -34,9 +35,12 @@ from backtester.runs.frames import (
     round_trip_rows,
     stats_row,
     stats_rows,
-)  # fmt: skip  # fmt: skip
+)  # fmt: skip
 
-__all__ = ["DECIMAL", "TABLES", "dump", "gzip_bytes", "parquet_bytes", "result_tables", "write_tables"]
+__all__ = [
+    "DECIMAL", "FORMATS", "TABLES", "check_format", "csv_bytes", "dump", "gzip_bytes", "parquet_bytes",
+    "result_tables", "write_files", "write_tables",
+]  # fmt: skip
 
 DECIMAL = pa.decimal128(24, 6)
 """Exact amounts, prices, sizes and ratios (6 places: the micro-unit)."""
@@ -70,7 +74,7 @@ def parquet_bytes(table: pa.Table) -> bytes:
 
 _TEXT, _INT, _BOOL = pa.string(), pa.int64(), pa.bool_()
 _STATS = {
-    **dict.fromkeys(("variant_id", "fills", "round_trips", "wins", "losses"), _INT),
+    **dict.fromkeys(("fills", "round_trips", "wins", "losses"), _INT),
     **dict.fromkeys(("max_drawdown_duration_ms", "samples", "samples_moved", "time_in_market_ms"), _INT),
     "max_drawdown_recovered": _BOOL, "sample_interval": _TEXT,
     **dict.fromkeys(DECIMALS, DECIMAL),
@@ -135,21 +139,42 @@ def result_tables(result: Any) -> dict[str, pa.Table]:
     return tables
 
 
-def write_tables(tables: dict[str, pa.Table], folder: str | Path, *, to: str = "parquet") -> list[Path]:
-    """Write each table to ``folder/<name>.parquet`` (or ``.csv``); return the paths."""
-    if to not in ("parquet", "csv"):
+FORMATS = ("parquet", "csv")
+"""What a table is written as."""
+
+
+def check_format(to: str) -> str:
+    """``to``, if it is one of :data:`FORMATS`."""
+    if to not in FORMATS:
         msg = f"--to must be parquet or csv, not {to!r}"
         raise ValueError(msg)
+    return to
+
+
+def csv_bytes(table: pa.Table) -> bytes:
+    """``table`` as CSV (decimals with their 6 places, times in UTC)."""
+    buffer = io.BytesIO()
+    pacsv.write_csv(table, buffer)
+    return buffer.getvalue()
+
+
+def write_tables(tables: dict[str, pa.Table], folder: str | Path, *, to: str = "parquet") -> list[Path]:
+    """Write each table to ``folder/<name>.parquet`` (or ``.csv``); return the paths."""
+    encode = parquet_bytes if check_format(to) == "parquet" else csv_bytes
+    return write_files(folder, {f"{name}.{to}": encode(table) for name, table in tables.items()})
+
+
+def write_files(folder: str | Path, files: dict[str, bytes]) -> list[Path]:
+    """Write each file into ``folder``, aside and renamed into place (a reader never sees
+    half a table); return the paths, in order."""
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, table in tables.items():
-        path = out / f"{name}.{to}"
-        if to == "parquet":
-            path.write_bytes(parquet_bytes(table))
-        else:
-            pacsv.write_csv(table, path)
-        paths.append(path)
+    for name, data in files.items():
+        aside = out / f".{name}.partial"
+        aside.write_bytes(data)
+        os.replace(aside, out / name)
+        paths.append(out / name)
     return paths
 
 
